@@ -1,0 +1,1 @@
+//! Renderings of a flow's step graph: text (like Metaflow's `show`), Mermaid, DOT, JSON.
