@@ -1,1 +1,532 @@
-//! placeholder until written
+//! Fixture flows in, snapshots out: every file under `fixtures/flows/` and `examples/`
+//! goes through `flowc::check`, and what comes out is asserted and snapshotted.
+//!
+//! The fixtures are the data; this file only knows how to read their headers:
+//!
+//! - `# expect: CODE [CODE...]` (first line of every invalid fixture): exactly these
+//!   codes must be reported, no others.
+//! - `# expect-warnings: CODE [CODE...]` (valid fixtures, optional): warnings allowed.
+//! - `# flowc: --flow NAME`: which flow class to read, as the CLI's `--flow` would.
+//!
+//! An invalid fixture's snapshot is its diagnostics rendered compactly with the source
+//! line and a caret line under the exact span, so a reviewer sees where each one points.
+//! A valid fixture's snapshot is its IR as pretty JSON.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use flowc::diagnostics::{Diagnostic, Severity, CODES};
+use flowc::{Checked, FrontendOptions};
+use flowc_ir::{Flow, Span, Transition};
+
+/// One fixture file with its header read.
+struct Fixture {
+    /// File stem, e.g. `cycle`: names the snapshot.
+    name: String,
+    /// Path relative to the workspace root, with `/` separators: what the IR and the
+    /// rendered diagnostics show, so snapshots do not depend on where the checkout is.
+    rel_path: String,
+    text: String,
+    /// Codes after `# expect:`.
+    expect: Vec<String>,
+    /// Codes after `# expect-warnings:`.
+    expect_warnings: Vec<String>,
+    options: FrontendOptions,
+}
+
+fn workspace_root() -> PathBuf {
+    // The test belongs to crate `flowc`, whose manifest is in `compiler/`.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("compiler/ has a parent directory")
+        .to_path_buf()
+}
+
+/// Every `*.py` directly under `dir` (relative to the workspace root), sorted by name.
+fn load_dir(dir: &str) -> Vec<Fixture> {
+    let abs = workspace_root().join(dir);
+    let entries =
+        std::fs::read_dir(&abs).unwrap_or_else(|e| panic!("cannot read {}: {e}", abs.display()));
+    let mut files: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("readable directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "py"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let file_name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("fixture names are UTF-8");
+            let text = std::fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            read_header(
+                file_name.trim_end_matches(".py"),
+                &format!("{dir}/{file_name}"),
+                text,
+            )
+        })
+        .collect()
+}
+
+/// Read the leading comment lines of a fixture for its `expect` and `flowc` headers.
+fn read_header(name: &str, rel_path: &str, text: String) -> Fixture {
+    let mut fixture = Fixture {
+        name: name.to_string(),
+        rel_path: rel_path.to_string(),
+        expect: Vec::new(),
+        expect_warnings: Vec::new(),
+        options: FrontendOptions::default(),
+        text: String::new(),
+    };
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        let line = line.trim_start_matches('#').trim();
+        if let Some(codes) = line.strip_prefix("expect:") {
+            fixture.expect = codes.split_whitespace().map(str::to_string).collect();
+        } else if let Some(codes) = line.strip_prefix("expect-warnings:") {
+            fixture.expect_warnings = codes.split_whitespace().map(str::to_string).collect();
+        } else if let Some(args) = line.strip_prefix("flowc:") {
+            let args: Vec<&str> = args.split_whitespace().collect();
+            match args.as_slice() {
+                ["--flow", flow] => fixture.options.flow = Some((*flow).to_string()),
+                other => panic!("{rel_path}: unknown `# flowc:` arguments {other:?}"),
+            }
+        }
+    }
+    fixture.text = text;
+    fixture
+}
+
+/// The one entry point every test here goes through.
+fn check(fixture: &Fixture) -> Checked {
+    flowc::check(&fixture.rel_path, &fixture.text, &fixture.options)
+}
+
+/// 1-based line and column (in characters) of byte offset `at`, and the line's text.
+fn locate(text: &str, at: usize) -> Option<(usize, usize, &str)> {
+    let before = text.get(..at)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line_no = before.matches('\n').count() + 1;
+    let column = before[line_start..].chars().count() + 1;
+    Some((line_no, column, &text[line_start..line_end]))
+}
+
+/// The source line of `span` with a caret line under it. A span running past the end of
+/// its first line is underlined to the end of that line and its end position is given.
+fn render_span(out: &mut String, text: &str, path: &str, span: Span, note: &str) {
+    let (Some((line, col, src)), Some((end_line, end_col, _))) =
+        (locate(text, span.start), locate(text, span.end))
+    else {
+        // Checked separately by `assert_spans_valid`; rendered here so the snapshot
+        // still says what was wrong.
+        let _ = writeln!(
+            out,
+            "  --> {path}: invalid span {}..{}",
+            span.start, span.end
+        );
+        return;
+    };
+    let gutter = line.to_string().len();
+    let _ = writeln!(out, "  --> {path}:{line}:{col}");
+    let _ = writeln!(out, "{:gutter$} |", "");
+    let _ = writeln!(out, "{line} | {src}");
+    // Keep tabs so the carets line up under tab-indented code.
+    let pad: String = src
+        .chars()
+        .take(col - 1)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let width = if end_line == line {
+        end_col - col
+    } else {
+        src.chars().count() + 1 - col
+    };
+    let carets = if span.is_empty() {
+        "^ (empty span)".to_string()
+    } else {
+        "^".repeat(width.max(1))
+    };
+    let mut marker = format!("{pad}{carets}");
+    if end_line != line {
+        let _ = write!(marker, " (to {end_line}:{end_col})");
+    }
+    if !note.is_empty() {
+        let _ = write!(marker, " {note}");
+    }
+    let _ = writeln!(out, "{:gutter$} | {marker}", "");
+}
+
+/// Diagnostics as text: stable, compact, and showing every span exactly.
+fn render(fixture: &Fixture, diagnostics: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for (i, d) in diagnostics.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let severity = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let _ = writeln!(out, "{severity}[{}]: {}", d.code, d.message);
+        render_span(&mut out, &fixture.text, &fixture.rel_path, d.span, &d.label);
+        for related in &d.related {
+            let _ = writeln!(out, "  = related: {}", related.message);
+            render_span(&mut out, &fixture.text, &fixture.rel_path, related.span, "");
+        }
+        if let Some(help) = &d.help {
+            let _ = writeln!(out, "  = help: {help}");
+        }
+    }
+    out
+}
+
+/// Every span must lie inside the file and on character boundaries: anything else
+/// would make the CLI's renderer point at the wrong place (or fail).
+fn assert_spans_valid(fixture: &Fixture, diagnostics: &[Diagnostic]) -> Result<(), String> {
+    let text = &fixture.text;
+    let ok = |s: Span| s.start <= s.end && text.get(s.start..s.end).is_some();
+    for d in diagnostics {
+        let spans = std::iter::once(d.span).chain(d.related.iter().map(|r| r.span));
+        for span in spans {
+            if !ok(span) {
+                return Err(format!(
+                    "{}: {} has span {}..{} outside the {}-byte file or off a char boundary",
+                    fixture.rel_path,
+                    d.code,
+                    span.start,
+                    span.end,
+                    text.len()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every span the IR records must cover the thing it names (a step's name, a
+/// parameter's quoted name, a `self.next(...)` call, a target `self.<step>`, ...):
+/// backends and diagnostics point users at these ranges.
+fn ir_span_problems(fixture: &Fixture, flow: &Flow) -> Vec<String> {
+    let text = &fixture.text;
+    let at = |span: Span| text.get(span.start..span.end).unwrap_or("<out of range>");
+    let mut problems = Vec::new();
+    let mut expect = |what: &str, span: Span, ok: bool| {
+        if !ok {
+            problems.push(format!(
+                "{}: {what} span covers {:?}",
+                fixture.rel_path,
+                at(span)
+            ));
+        }
+    };
+    expect("flow name", flow.name_span, at(flow.name_span) == flow.name);
+    expect(
+        "flow class",
+        flow.span,
+        at(flow.span).contains(&format!("class {}", flow.name)),
+    );
+    for p in &flow.parameters {
+        let quoted = [format!("\"{}\"", p.name), format!("'{}'", p.name)];
+        expect(
+            "parameter name",
+            p.name_span,
+            quoted.iter().any(|q| at(p.name_span) == q),
+        );
+        expect("parameter", p.span, at(p.span).starts_with(&p.attr));
+    }
+    for step in &flow.steps {
+        expect("step name", step.name_span, at(step.name_span) == step.name);
+        expect(
+            "step params",
+            step.params_span,
+            at(step.params_span).starts_with("(self"),
+        );
+        expect(
+            "step",
+            step.span,
+            at(step.span).contains(&format!("def {}(", step.name)),
+        );
+        for d in &step.decorators {
+            expect(
+                "decorator",
+                d.span,
+                at(d.span).starts_with('@') && at(d.span).contains(&d.name),
+            );
+        }
+        if let Some(span) = step.transition_span {
+            expect("transition", span, at(span).starts_with("self.next("));
+        }
+        for target in step.transition.targets() {
+            expect(
+                "target",
+                target.span,
+                at(target.span) == format!("self.{}", target.step),
+            );
+        }
+        match &step.transition {
+            Transition::Foreach {
+                over, over_span, ..
+            } => {
+                expect(
+                    "foreach",
+                    *over_span,
+                    at(*over_span).trim_matches(['"', '\'']) == over,
+                );
+            }
+            Transition::Switch { on, on_span, .. } => {
+                expect(
+                    "condition",
+                    *on_span,
+                    at(*on_span).trim_matches(['"', '\'']) == on,
+                );
+            }
+            _ => {}
+        }
+    }
+    problems
+}
+
+fn codes_of(diagnostics: &[Diagnostic]) -> BTreeSet<&str> {
+    diagnostics.iter().map(|d| d.code).collect()
+}
+
+fn snapshot(fixture: &Fixture, kind: &str, value: &str) {
+    insta::with_settings!({
+        input_file => workspace_root().join(&fixture.rel_path),
+        omit_expression => true,
+        prepend_module_to_snapshot => false,
+    }, {
+        insta::assert_snapshot!(format!("{kind}__{}", fixture.name), value);
+    });
+}
+
+/// Run `one` on every fixture, collecting failures instead of stopping at the first, so
+/// a single run shows (and records new snapshots for) everything that changed.
+fn for_each(fixtures: &[Fixture], one: impl Fn(&Fixture) -> Result<(), String>) {
+    let mut failures = Vec::new();
+    for fixture in fixtures {
+        match catch_unwind(AssertUnwindSafe(|| one(fixture))) {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => failures.push(message),
+            Err(_) => failures.push(format!("{}: panicked (see above)", fixture.rel_path)),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n{}",
+        failures.len(),
+        fixtures.len(),
+        failures.join("\n")
+    );
+}
+
+fn invalid_fixtures() -> Vec<Fixture> {
+    load_dir("fixtures/flows/invalid")
+}
+
+fn valid_fixtures() -> Vec<Fixture> {
+    load_dir("fixtures/flows/valid")
+}
+
+#[test]
+fn invalid_fixtures_report_exactly_their_expected_codes() {
+    let fixtures = invalid_fixtures();
+    assert!(
+        fixtures.len() >= 30,
+        "only {} invalid fixtures",
+        fixtures.len()
+    );
+    for_each(&fixtures, |fixture| {
+        if fixture.expect.is_empty() {
+            return Err(format!("{}: no `# expect:` header", fixture.rel_path));
+        }
+        let checked = check(fixture);
+        assert_spans_valid(fixture, &checked.diagnostics)?;
+        let got = codes_of(&checked.diagnostics);
+        let want: BTreeSet<&str> = fixture.expect.iter().map(String::as_str).collect();
+        let rendered = render(fixture, &checked.diagnostics);
+        if got != want {
+            return Err(format!(
+                "{}: expected codes {want:?}, got {got:?}\n{rendered}",
+                fixture.rel_path
+            ));
+        }
+        let expects_error = CODES
+            .iter()
+            .any(|c| want.contains(c.name) && c.severity == Severity::Error);
+        if expects_error != checked.has_errors() {
+            return Err(format!(
+                "{}: has_errors() is {} but the expected codes say {expects_error}",
+                fixture.rel_path,
+                checked.has_errors()
+            ));
+        }
+        snapshot(fixture, "invalid", &rendered);
+        Ok(())
+    });
+}
+
+#[test]
+fn valid_fixtures_check_clean_and_snapshot_their_ir() {
+    let fixtures = valid_fixtures();
+    assert!(
+        fixtures.len() >= 18,
+        "only {} valid fixtures",
+        fixtures.len()
+    );
+    for_each(&fixtures, |fixture| {
+        let checked = check(fixture);
+        assert_spans_valid(fixture, &checked.diagnostics)?;
+        let allowed: BTreeSet<&str> = fixture.expect_warnings.iter().map(String::as_str).collect();
+        let unexpected: Vec<&Diagnostic> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error() || !allowed.contains(d.code))
+            .collect();
+        if !unexpected.is_empty() {
+            let owned: Vec<Diagnostic> = unexpected.into_iter().cloned().collect();
+            return Err(format!(
+                "{}: unexpected diagnostics\n{}",
+                fixture.rel_path,
+                render(fixture, &owned)
+            ));
+        }
+        let missing: Vec<&&str> = allowed
+            .iter()
+            .filter(|code| !codes_of(&checked.diagnostics).contains(**code))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "{}: `# expect-warnings:` lists {missing:?}, which were not reported",
+                fixture.rel_path
+            ));
+        }
+        let Some(flow) = &checked.flow else {
+            return Err(format!("{}: no flow was read", fixture.rel_path));
+        };
+        let problems = ir_span_problems(fixture, flow);
+        if !problems.is_empty() {
+            return Err(problems.join("\n"));
+        }
+        if flow.source.path != fixture.rel_path {
+            return Err(format!(
+                "{}: IR source path is {:?}",
+                fixture.rel_path, flow.source.path
+            ));
+        }
+        let json = serde_json::to_string_pretty(flow)
+            .map_err(|e| format!("{}: IR does not serialise: {e}", fixture.rel_path))?;
+        snapshot(fixture, "valid", &json);
+        Ok(())
+    });
+}
+
+#[test]
+fn every_fixture_checks_to_identical_bytes_twice() {
+    let mut fixtures = invalid_fixtures();
+    fixtures.extend(valid_fixtures());
+    fixtures.extend(load_dir("examples"));
+    for_each(&fixtures, |fixture| {
+        let (first, second) = (check(fixture), check(fixture));
+        let ir = |c: &Checked| c.flow.as_ref().map(serde_json::to_string_pretty);
+        let same_ir = match (ir(&first), ir(&second)) {
+            (Some(Ok(a)), Some(Ok(b))) => a == b,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_ir || first.diagnostics != second.diagnostics {
+            return Err(format!("{}: two checks differ", fixture.rel_path));
+        }
+        if render(fixture, &first.diagnostics) != render(fixture, &second.diagnostics) {
+            return Err(format!("{}: rendered diagnostics differ", fixture.rel_path));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn examples_check_without_any_diagnostic() {
+    let examples = load_dir("examples");
+    assert!(examples.len() >= 2, "only {} examples", examples.len());
+    for_each(&examples, |example| {
+        let checked = check(example);
+        if !checked.diagnostics.is_empty() || checked.flow.is_none() {
+            return Err(format!(
+                "{}: not clean\n{}",
+                example.rel_path,
+                render(example, &checked.diagnostics)
+            ));
+        }
+        Ok(())
+    });
+}
+
+/// The headings of `docs/diagnostics.md` that name a code: lines `## \`flowc::...\``.
+fn documented_codes() -> BTreeSet<String> {
+    let path = workspace_root().join("docs/diagnostics.md");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .filter_map(|line| line.strip_prefix("## `")?.strip_suffix('`'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_registry_code_is_documented_and_exercised() {
+    let registry: BTreeSet<&str> = CODES.iter().map(|c| c.name).collect();
+    let documented = documented_codes();
+    let exercised: BTreeSet<String> = invalid_fixtures()
+        .into_iter()
+        .flat_map(|f| f.expect)
+        .collect();
+    let mut problems = Vec::new();
+    for code in &registry {
+        if !documented.contains(*code) {
+            problems.push(format!(
+                "{code} has no `## `{code}`` section in docs/diagnostics.md"
+            ));
+        }
+        if !exercised.contains(*code) {
+            problems.push(format!("{code} is expected by no invalid fixture"));
+        }
+    }
+    for code in documented.iter().chain(&exercised) {
+        if !registry.contains(code.as_str()) {
+            problems.push(format!(
+                "{code} is documented or expected but not in the registry"
+            ));
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn documented_severities_match_the_registry() {
+    let path = workspace_root().join("docs/diagnostics.md");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut problems = Vec::new();
+    for code in CODES {
+        let heading = format!("## `{}`", code.name);
+        let Some(at) = text.find(&heading) else {
+            continue; // reported by every_registry_code_is_documented_and_exercised
+        };
+        let section = &text[at + heading.len()..];
+        let section = section.find("\n## ").map_or(section, |end| &section[..end]);
+        let severity = match code.severity {
+            Severity::Error => "Severity: error",
+            Severity::Warning => "Severity: warning",
+        };
+        if !section.contains(severity) {
+            problems.push(format!("{}: section does not say `{severity}`", code.name));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

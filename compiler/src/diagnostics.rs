@@ -80,12 +80,20 @@ impl Diagnostic {
 /// Sort diagnostics into the order users read them: by position, then code.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
-        (a.span.start, a.span.end, a.code, &a.message).cmp(&(b.span.start, b.span.end, b.code, &b.message))
+        (a.span.start, a.span.end, a.code, &a.message).cmp(&(
+            b.span.start,
+            b.span.end,
+            b.code,
+            &b.message,
+        ))
     });
 }
 
 /// The closest candidate to `word` by edit distance, for "did you mean" help.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -116,8 +124,14 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("tims", ["times", "minutes_between_retries"]), Some("times"));
-        assert_eq!(did_you_mean("memroy", ["cpu", "memory", "gpu"]), Some("memory"));
+        assert_eq!(
+            did_you_mean("tims", ["times", "minutes_between_retries"]),
+            Some("times")
+        );
+        assert_eq!(
+            did_you_mean("memroy", ["cpu", "memory", "gpu"]),
+            Some("memory")
+        );
         assert_eq!(did_you_mean("zzz", ["cpu", "memory"]), None);
     }
 

@@ -5,6 +5,7 @@
 //! (graph and cross-cutting rules on the IR). `check` runs both; it is the one entry
 //! point the CLI, the tests and the benchmarks use.
 
+pub mod backends;
 pub mod diagnostics;
 pub mod frontend;
 pub mod graph;

@@ -82,8 +82,15 @@ def step_json(node):
 
 def graph_json(cls):
     from metaflow.graph import FlowGraph
+    from metaflow.lint import LintWarn, linter
 
     graph = FlowGraph(cls)
+    # A valid fixture must be valid for Metaflow too: run its own checker first, so a
+    # fixture Metaflow would refuse fails loudly instead of being compared.
+    try:
+        linter.run_checks(graph)
+    except LintWarn as err:
+        raise SystemExit("metaflow rejects %s: %s" % (cls.__name__, err))
     # Metaflow keeps nodes in `dir()` order (alphabetical); the comparison is by name.
     return {
         "flow": graph.name,

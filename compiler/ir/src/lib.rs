@@ -5,6 +5,7 @@
 //! serialising the same flow always gives the same bytes. Spans are byte offsets into
 //! the flow's source file; turning them into lines and columns is the renderer's job.
 
+mod plan;
 mod value;
 mod views;
 
@@ -12,10 +13,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use plan::{LocalPlan, PlanParameter, PlanStep, PlanTransition, StepKind, PLAN_VERSION};
 pub use value::{PlainJson, Value};
 pub use views::{
-    Card, Catch, Compute, Environment, EventTrigger, FlowRef, FlowSpecView, KubernetesCompute,
-    BatchCompute, Project, PythonEnv, PythonEnvManager, Resources, Retry, Schedule,
+    BatchCompute, Card, Catch, Compute, Environment, EventTrigger, FlowRef, FlowSpecView,
+    KubernetesCompute, Project, PythonEnv, PythonEnvManager, Resources, Retry, Schedule,
     ScheduleKind, Secrets, StepSpec, Timeout, Toleration, Trigger, TriggerOnFinish,
 };
 
@@ -24,7 +26,9 @@ pub use views::{
 pub const IR_VERSION: u32 = 1;
 
 /// A half-open byte range `[start, end)` into the flow's source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Span {
     pub start: usize,
     pub end: usize,

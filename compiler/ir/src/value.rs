@@ -22,7 +22,10 @@ pub enum Value {
     List(Vec<Value>),
     /// A dict whose keys are all strings. Other dicts are `Deferred`.
     Dict(BTreeMap<String, Value>),
-    Deferred { source_text: String, span: Span },
+    Deferred {
+        source_text: String,
+        span: Span,
+    },
 }
 
 impl Value {
@@ -85,9 +88,12 @@ impl Value {
             Value::Int(i) => PlainJson::Int(*i),
             Value::Float(f) => PlainJson::Float(*f),
             Value::Str(s) => PlainJson::Str(s.clone()),
-            Value::List(items) => {
-                PlainJson::List(items.iter().map(Value::to_plain_json).collect::<Option<_>>()?)
-            }
+            Value::List(items) => PlainJson::List(
+                items
+                    .iter()
+                    .map(Value::to_plain_json)
+                    .collect::<Option<_>>()?,
+            ),
             Value::Dict(map) => PlainJson::Dict(
                 map.iter()
                     .map(|(k, v)| Some((k.clone(), v.to_plain_json()?)))

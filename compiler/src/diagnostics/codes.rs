@@ -64,4 +64,11 @@ codes! {
     INPUTS_NOT_JOIN = "flowc::graph::inputs-not-join", Error, "a step takes inputs but has only one parent";
     SWITCH_TOO_FEW_CASES = "flowc::graph::switch-too-few-cases", Error, "a switch needs at least two cases";
     SWITCH_MISSING_CONDITION = "flowc::graph::switch-missing-condition", Error, "a switch dict needs condition=";
+    START_HAS_INCOMING = "flowc::graph::start-has-incoming", Error, "a step leads back to the start step";
+    AMBIGUOUS_ENTRY = "flowc::graph::ambiguous-entry", Error, "a step is marked start=True or end=True while another step has that name";
+    DUPLICATE_BRANCH = "flowc::graph::duplicate-branch", Error, "a split names the same step twice";
+    SPLIT_INTO_JOIN = "flowc::graph::split-into-join", Error, "a branch or foreach leads straight to a join step";
+    SWITCH_INTO_JOIN = "flowc::graph::switch-into-join", Error, "a switch case leads straight to a join step";
+    JOIN_IS_SPLIT = "flowc::graph::join-is-split", Error, "a join step cannot also split";
+    PARALLEL_NOT_JOINED = "flowc::graph::parallel-not-joined", Error, "a @parallel step must lead straight to a join step";
 }

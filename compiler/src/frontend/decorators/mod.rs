@@ -3,11 +3,24 @@
 //! `Decorator` records and typed views (`StepSpec`, `FlowSpecView`).
 //!
 //! The frontend hands over decorators already statically evaluated (`RawDecorator`);
-//! this module never sees tree-sitter nodes.
+//! this module never sees tree-sitter nodes. Lowering is in two passes: `check` holds
+//! every decorator against the table (name, place, repetition, arguments), then `step`
+//! and `flow` build the typed views from what passed, adding the rules that span
+//! several arguments or decorators.
+
+mod check;
+mod flow;
+mod python_env;
+mod step;
+pub(crate) mod table;
+
+#[cfg(test)]
+mod tests;
 
 use flowc_ir::{Decorator, FlowSpecView, Span, StepSpec, Value};
 
 use crate::diagnostics::Diagnostic;
+use table::Scope;
 
 /// One argument as written: `name=value` (keyword) or `value` (positional, `name` None).
 #[derive(Debug, Clone)]
@@ -35,8 +48,9 @@ pub(crate) fn lower_flow_decorators(
     decorators: &[RawDecorator],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> (Vec<Decorator>, FlowSpecView) {
-    let _ = diagnostics;
-    (decorators.iter().map(as_written).collect(), FlowSpecView::default())
+    let (records, checked) = check::check_all(decorators, Scope::Flow, diagnostics);
+    let view = flow::lower(&checked, diagnostics);
+    (records, view)
 }
 
 /// Lower one step's decorators; `flow` is the already-lowered flow view (for
@@ -46,24 +60,7 @@ pub(crate) fn lower_step_decorators(
     flow: &FlowSpecView,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> (Vec<Decorator>, StepSpec) {
-    let _ = (flow, diagnostics);
-    (decorators.iter().map(as_written).collect(), StepSpec::default())
-}
-
-fn as_written(raw: &RawDecorator) -> Decorator {
-    Decorator {
-        name: raw.name.clone(),
-        args: raw
-            .args
-            .iter()
-            .filter_map(|a| Some((a.name.clone()?, a.value.clone())))
-            .collect(),
-        arg_spans: raw
-            .args
-            .iter()
-            .filter_map(|a| Some((a.name.clone()?, a.span)))
-            .collect(),
-        span: raw.span,
-        known: false,
-    }
+    let (records, checked) = check::check_all(decorators, Scope::Step, diagnostics);
+    let spec = step::lower(&checked, flow, diagnostics);
+    (records, spec)
 }

@@ -1,0 +1,387 @@
+//! `self.next(...)` → `Transition`: finds the call that ends a step, checks it is the
+//! last statement and the only one, and reads its form (linear, branch, foreach,
+//! switch), reporting every argument that does not fit.
+
+use std::collections::HashMap;
+
+use flowc_ir::{Span, SwitchCase, Target, Transition, Value};
+use tree_sitter::Node;
+
+use super::eval::{is_string_literal, Evaluator};
+use super::syntax::{
+    is_self_next, named_children, self_attribute, span, statements, text, unparenthesize, Argument,
+    Call,
+};
+use crate::diagnostics::{codes, did_you_mean, Diagnostic};
+
+/// The keyword arguments `self.next(...)` takes.
+const KEYWORDS: &[&str] = &["foreach", "condition"];
+
+/// Read the transition of the step `step` whose body is `body`.
+pub(crate) fn lower<'t>(
+    body: Node<'t>,
+    step: &str,
+    src: &str,
+    eval: &Evaluator<'t, '_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> (Transition, Option<Span>) {
+    let calls = next_calls(body, src);
+    let tail = statements(body)
+        .last()
+        .filter(|s| s.kind() == "expression_statement")
+        .and_then(|s| match named_children(*s).as_slice() {
+            [expr] => Call::cast(unparenthesize(*expr)),
+            _ => None,
+        })
+        .filter(|c| is_self_next(*c, src));
+
+    for call in &calls {
+        if tail.is_some_and(|t| t.node.id() == call.node.id()) {
+            continue;
+        }
+        diagnostics.push(
+            Diagnostic::new(
+                &codes::NEXT_NOT_LAST,
+                span(call.node),
+                format!("`self.next(...)` in step `{step}` is not its last statement"),
+            )
+            .with_label("not the last statement")
+            .with_help(
+                "make `self.next(...)` the last statement of the step; to choose between \
+                 steps at run time, use a switch: `self.next({\"a\": self.a, \"b\": self.b}, \
+                 condition=\"var\")`",
+            ),
+        );
+    }
+    if let [first, second, ..] = calls.as_slice() {
+        diagnostics.push(
+            Diagnostic::new(
+                &codes::NEXT_MULTIPLE,
+                span(second.node),
+                format!("step `{step}` calls `self.next(...)` more than once"),
+            )
+            .with_label("another `self.next(...)`")
+            .with_related(span(first.node), "first `self.next(...)` here")
+            .with_help("call `self.next(...)` exactly once, as the step's last statement"),
+        );
+    }
+    // Without a proper tail, still read the first call so that the graph checks see
+    // the intended edges instead of a cascade of "unreachable" errors.
+    match tail.or_else(|| calls.first().copied()) {
+        Some(call) => (
+            lower_call(call, step, src, eval, diagnostics),
+            Some(span(call.node)),
+        ),
+        None => (Transition::End, None),
+    }
+}
+
+/// Every `self.next(...)` call in a body, in source order, iteratively.
+fn next_calls<'t>(body: Node<'t>, src: &str) -> Vec<Call<'t>> {
+    let mut out = Vec::new();
+    let mut stack = vec![body];
+    while let Some(node) = stack.pop() {
+        if let Some(call) = Call::cast(node).filter(|c| is_self_next(*c, src)) {
+            out.push(call);
+        }
+        let mut cursor = node.walk();
+        let children: Vec<Node<'t>> = node.named_children(&mut cursor).collect();
+        stack.extend(children.into_iter().rev());
+    }
+    out
+}
+
+fn bad_arguments(at: Span, message: String, help: &str) -> Diagnostic {
+    Diagnostic::new(&codes::NEXT_BAD_ARGUMENTS, at, message).with_help(help)
+}
+
+fn lower_call<'t>(
+    call: Call<'t>,
+    step: &str,
+    src: &str,
+    eval: &Evaluator<'t, '_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Transition {
+    let mut positional: Vec<Node<'t>> = Vec::new();
+    let mut keywords: HashMap<&str, (Node<'t>, Node<'t>)> = HashMap::new();
+    let mut unpacked = false;
+    for arg in call.arguments() {
+        match arg {
+            Argument::Positional(n) => positional.push(n),
+            Argument::Splat(n) => {
+                unpacked = true;
+                diagnostics.push(bad_arguments(
+                    span(n),
+                    "`self.next(...)` arguments cannot be unpacked".into(),
+                    "write the next steps out: `self.next(self.a, self.b)`",
+                ));
+            }
+            Argument::Keyword { node, name, value } => {
+                let name = text(name, src);
+                if name == "num_parallel" {
+                    diagnostics.push(bad_arguments(
+                        span(node),
+                        "`num_parallel=` (parallel steps) is not supported by flowc".into(),
+                        "run the parallel work as a foreach: `self.next(self.a, foreach=\"items\")`",
+                    ));
+                } else if !KEYWORDS.contains(&name) {
+                    let help = match did_you_mean(name, KEYWORDS.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}=`?"),
+                        None => "`self.next(...)` takes only `foreach=` or `condition=`".into(),
+                    };
+                    diagnostics.push(bad_arguments(
+                        span(node),
+                        format!("`self.next(...)` has no argument `{name}`"),
+                        &help,
+                    ));
+                } else if keywords.insert(name, (node, value)).is_some() {
+                    diagnostics.push(bad_arguments(
+                        span(node),
+                        format!("`{name}=` is given twice"),
+                        "give each argument once",
+                    ));
+                }
+            }
+        }
+    }
+    let foreach = keywords.get("foreach").copied();
+    let condition = keywords.get("condition").copied();
+    if let (Some(_), Some((cond, _))) = (foreach, condition) {
+        diagnostics.push(bad_arguments(
+            span(cond),
+            "a transition cannot be both a foreach and a switch".into(),
+            "use either `foreach=` or `condition=`, in two steps if you need both",
+        ));
+    }
+    let Some(first) = positional.first().copied() else {
+        if unpacked {
+            return Transition::End;
+        }
+        diagnostics.push(bad_arguments(
+            span(call.node),
+            format!("`self.next()` in step `{step}` names no step"),
+            "name the next step: `self.next(self.<step>)`",
+        ));
+        return Transition::End;
+    };
+    if unparenthesize(first).kind() == "dictionary" {
+        return lower_switch(
+            call,
+            unparenthesize(first),
+            &positional[1..],
+            condition,
+            step,
+            src,
+            eval,
+            diagnostics,
+        );
+    }
+    if let Some((cond, _)) = condition {
+        diagnostics.push(bad_arguments(
+            span(cond),
+            "`condition=` needs a dict of cases as the only step argument".into(),
+            "write a switch as `self.next({\"a\": self.a, \"b\": self.b}, condition=\"var\")`",
+        ));
+    }
+    let targets: Vec<Target> = positional
+        .iter()
+        .filter_map(|n| target(*n, src, diagnostics))
+        .collect();
+    if let Some((_, value)) = foreach {
+        if let Some(extra) = positional.get(1) {
+            diagnostics.push(bad_arguments(
+                span(*extra),
+                "`foreach=` takes exactly one target step".into(),
+                "fan out to one step: `self.next(self.a, foreach=\"items\")`",
+            ));
+        }
+        let over = literal_name(value, "foreach", src, eval, diagnostics);
+        return match targets.into_iter().next() {
+            Some(to) => Transition::Foreach {
+                to,
+                over,
+                over_span: span(value),
+            },
+            None => Transition::End,
+        };
+    }
+    let mut targets = targets;
+    if targets.len() > 1 {
+        Transition::Branch { to: targets }
+    } else {
+        targets
+            .pop()
+            .map_or(Transition::End, |to| Transition::Linear { to })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lower_switch<'t>(
+    call: Call<'t>,
+    dict: Node<'t>,
+    extra: &[Node<'t>],
+    condition: Option<(Node<'t>, Node<'t>)>,
+    step: &str,
+    src: &str,
+    eval: &Evaluator<'t, '_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Transition {
+    for n in extra {
+        diagnostics.push(bad_arguments(
+            span(*n),
+            "a switch takes one dict of cases and no other steps".into(),
+            "put every case in the dict: `self.next({\"a\": self.a, \"b\": self.b}, condition=\"var\")`",
+        ));
+    }
+    let mut cases: Vec<SwitchCase> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for pair in named_children(dict) {
+        let (Some(key), Some(value)) = (
+            pair.child_by_field_name("key"),
+            pair.child_by_field_name("value"),
+        ) else {
+            diagnostics.push(bad_arguments(
+                span(pair),
+                "switch cases cannot be unpacked".into(),
+                "write each case out: `{\"a\": self.a}`",
+            ));
+            continue;
+        };
+        let key_value = match eval.eval(key, None) {
+            Value::Str(s) if is_string_literal(key) => Some(s),
+            _ => None,
+        };
+        let Some(key_value) = key_value else {
+            diagnostics.push(
+                bad_arguments(
+                    span(key),
+                    format!("switch case `{}` is not a string literal", text(key, src)),
+                    "write each case value as a string literal: `{\"a\": self.a}`",
+                )
+                .with_label("not a string literal"),
+            );
+            continue;
+        };
+        let Some(target) = target(value, src, diagnostics) else {
+            continue;
+        };
+        // A repeated key keeps its first place and its last value, as a Python dict does.
+        match index.get(&key_value) {
+            Some(&i) => cases[i].target = target,
+            None => {
+                index.insert(key_value.clone(), cases.len());
+                cases.push(SwitchCase {
+                    value: key_value,
+                    target,
+                });
+            }
+        }
+    }
+    let Some((_, value)) = condition else {
+        diagnostics.push(
+            Diagnostic::new(
+                &codes::SWITCH_MISSING_CONDITION,
+                span(dict),
+                format!("the switch in step `{step}` has no `condition=`"),
+            )
+            .with_label("a dict of cases needs `condition=`")
+            .with_help("add `condition=\"var\"` naming the artifact whose value picks the case"),
+        );
+        return Transition::Switch {
+            on: String::new(),
+            on_span: span(call.node),
+            cases,
+        };
+    };
+    let on = literal_name(value, "condition", src, eval, diagnostics);
+    Transition::Switch {
+        on,
+        on_span: span(value),
+        cases,
+    }
+}
+
+/// `self.<step>` as a target, or a diagnostic.
+fn target(node: Node<'_>, src: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<Target> {
+    let inner = unparenthesize(node);
+    if let Some(step) = self_attribute(inner, src) {
+        return Some(Target {
+            step: step.to_string(),
+            span: span(inner),
+        });
+    }
+    let written = text(node, src);
+    let help = match inner.kind() {
+        "string" => format!(
+            "write the step as an attribute: `self.{}`",
+            written.trim_matches(['"', '\''])
+        ),
+        "identifier" => format!("write the step as an attribute: `self.{written}`"),
+        "call" => "pass the step method itself, without calling it: `self.<step>`".into(),
+        _ => "write each next step as `self.<step>`".into(),
+    };
+    diagnostics.push(
+        Diagnostic::new(
+            &codes::NEXT_BAD_TARGET,
+            span(node),
+            format!(
+                "`{}` is not a step: `self.next(...)` takes steps written as `self.<step>`",
+                shorten(written)
+            ),
+        )
+        .with_label("not `self.<step>`")
+        .with_help(help),
+    );
+    None
+}
+
+/// The artifact name in `foreach=` / `condition=`: it must be a string literal, since
+/// the graph is read without running the step (Metaflow reads it the same way).
+fn literal_name<'t>(
+    value: Node<'t>,
+    keyword: &str,
+    src: &str,
+    eval: &Evaluator<'t, '_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> String {
+    let folded = eval.eval(value, None);
+    if let (Value::Str(s), true) = (&folded, is_string_literal(value)) {
+        return s.clone();
+    }
+    let code = if keyword == "foreach" {
+        &codes::FOREACH_NOT_LITERAL
+    } else {
+        &codes::CONDITION_NOT_LITERAL
+    };
+    let help = match &folded {
+        Value::Str(s) => format!(
+            "`{}` is the string \"{s}\", but it must be written in place: `{keyword}=\"{s}\"`",
+            text(value, src)
+        ),
+        _ => format!("name the artifact with a string literal: `{keyword}=\"var\"`"),
+    };
+    diagnostics.push(
+        Diagnostic::new(
+            code,
+            span(value),
+            format!("`{keyword}=` must be a string literal naming an artifact"),
+        )
+        .with_label("not a string literal")
+        .with_help(help),
+    );
+    match folded {
+        Value::Str(s) => s,
+        _ => text(value, src).to_string(),
+    }
+}
+
+fn shorten(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("");
+    if line.chars().count() > 40 || line.len() < s.len() {
+        let mut short: String = line.chars().take(40).collect();
+        short.push('…');
+        short
+    } else {
+        line.to_string()
+    }
+}

@@ -1,0 +1,62 @@
+//! Flags a flow without an exit step.
+//!
+//! A run finishes at the end step: the step named `end`, or the one marked
+//! `@step(end=True)`. When it is missing, the steps that have no `self.next(...)` are
+//! the likely candidates, so they are pointed at here instead of each being reported
+//! as a step missing its transition.
+//!
+//! ```python
+//! class TrainFlow(FlowSpec):
+//!     @step
+//!     def start(self):
+//!         self.next(self.finish)
+//!
+//!     @step
+//!     def finish(self):       # not `end`, and not marked @step(end=True)
+//!         pass
+//! ```
+
+use flowc_ir::Transition;
+
+use crate::diagnostics::{codes, Diagnostic};
+use crate::lint::{Context, Rule};
+
+pub(crate) const RULE: Rule = Rule {
+    code: &codes::MISSING_END,
+    check,
+};
+
+fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    if cx.graph.end.is_some() {
+        return;
+    }
+    let flow = cx.flow;
+    let wanted = if flow.end_step.is_empty() {
+        "end"
+    } else {
+        flow.end_step.as_str()
+    };
+    let mut diagnostic = Diagnostic::new(
+        &codes::MISSING_END,
+        flow.name_span,
+        format!("flow `{}` has no end step `{wanted}`", flow.name),
+    )
+    .with_label("no end step in this flow")
+    .with_help(
+        "add the exit step, `@step def end(self): ...`, or mark one step with \
+         `@step(end=True)`",
+    );
+    for node in cx.graph.nodes() {
+        let step = cx.graph.step(node);
+        if matches!(step.transition, Transition::End) {
+            diagnostic = diagnostic.with_related(
+                step.name_span,
+                format!(
+                    "`{}` has no `self.next(...)`: is it meant to be the end step?",
+                    step.name
+                ),
+            );
+        }
+    }
+    out.push(diagnostic);
+}

@@ -1,0 +1,208 @@
+//! Task processes: starting `flowc-shim` in its own process group, copying its output
+//! to the attempt's log files and, line by line with a `run/step/task` prefix, to the
+//! terminal; killing a whole group; and the reaper that kills every group still
+//! running if the scheduler itself dies.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Sender;
+use std::thread;
+
+use rustix::process::{kill_process_group, Pid, Signal};
+
+/// A process to start.
+pub(crate) struct Launch {
+    /// The engine's handle for the process; comes back in [`Exited`].
+    pub(crate) key: u64,
+    pub(crate) argv: Vec<OsString>,
+    /// Put before every line of output on the terminal, e.g. `12/train/7`.
+    pub(crate) prefix: String,
+    pub(crate) stdout_log: PathBuf,
+    pub(crate) stderr_log: PathBuf,
+}
+
+/// A process that ended, once all its output has been copied.
+pub(crate) struct Exited {
+    pub(crate) key: u64,
+    pub(crate) status: io::Result<ExitStatus>,
+}
+
+#[derive(Clone, Copy)]
+enum Sink {
+    Stdout,
+    Stderr,
+}
+
+impl Sink {
+    /// Writes one whole line under the stream's lock, so lines of concurrent tasks never
+    /// interleave. A closed terminal must not stop the task: errors are ignored (the log
+    /// file still has everything).
+    fn write_line(self, line: &[u8]) {
+        let _ = match self {
+            Sink::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(line).and_then(|()| out.flush())
+            }
+            Sink::Stderr => {
+                let mut out = io::stderr().lock();
+                out.write_all(line).and_then(|()| out.flush())
+            }
+        };
+    }
+}
+
+/// Starts `launch` and returns its pid. A thread waits for it and sends [`Exited`] on
+/// `events` after both output streams reached their end.
+pub(crate) fn spawn(launch: Launch, events: Sender<Exited>) -> io::Result<u32> {
+    let Some((program, args)) = launch.argv.split_first() else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
+    };
+    let stdout_log = File::create(&launch.stdout_log)?;
+    let stderr_log = File::create(&launch.stderr_log)?;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group: `@timeout` kills the shim, the interpreter and whatever the
+        // step started, and a Ctrl-C meant for the scheduler does not reach it.
+        .process_group(0)
+        .spawn()?;
+    let pid = child.id();
+    let prefix = format!("[{}] ", launch.prefix).into_bytes();
+    let readers: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|pipe| pump(pipe, stdout_log, prefix.clone(), Sink::Stdout)),
+        child
+            .stderr
+            .take()
+            .map(|pipe| pump(pipe, stderr_log, prefix, Sink::Stderr)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let key = launch.key;
+    thread::spawn(move || {
+        let status = child.wait();
+        for reader in readers {
+            let _ = reader.join();
+        }
+        let _ = events.send(Exited { key, status });
+    });
+    Ok(pid)
+}
+
+/// Copies one pipe to its log file and, prefixed, to the terminal.
+fn pump(
+    pipe: impl Read + Send + 'static,
+    mut log: File,
+    prefix: Vec<u8>,
+    sink: Sink,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+            let _ = log.write_all(&line);
+            let mut shown = Vec::with_capacity(prefix.len() + line.len() + 1);
+            shown.extend_from_slice(&prefix);
+            shown.extend_from_slice(&line);
+            if !shown.ends_with(b"\n") {
+                shown.push(b'\n');
+            }
+            sink.write_line(&shown);
+        }
+    })
+}
+
+/// Sends SIGKILL to the process group `pid` leads.
+pub(crate) fn kill_group(pid: u32) {
+    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+        // The group may be gone already; there is nothing else to do then.
+        let _ = kill_process_group(pid, Signal::KILL);
+    }
+}
+
+/// Keeps the list of running process groups in a small `sh` process in a group of its
+/// own. When the scheduler ends in any way — a normal exit, a Ctrl-C, a SIGKILL — the
+/// reaper's stdin reaches its end and it kills every group still listed, so no task
+/// outlives the run. (A signal handler would need unsafe code, which the workspace
+/// forbids.)
+pub(crate) struct Reaper {
+    stdin: Option<ChildStdin>,
+    child: Option<Child>,
+}
+
+const REAPER_SCRIPT: &str = r#"groups=" "
+while read -r op pid; do
+  case "$op" in
+    +) groups="$groups$pid " ;;
+    -) case "$groups" in
+         *" $pid "*) groups="${groups%% $pid *} ${groups#* $pid }" ;;
+       esac ;;
+  esac
+done
+for pid in $groups; do kill -KILL -- "-$pid" 2>/dev/null; done
+"#;
+
+impl Reaper {
+    /// Starts the reaper; without `sh` the run goes on unguarded.
+    pub(crate) fn start() -> Reaper {
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(REAPER_SCRIPT)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn();
+        match child {
+            Ok(mut child) => Reaper {
+                stdin: child.stdin.take(),
+                child: Some(child),
+            },
+            Err(_) => Reaper {
+                stdin: None,
+                child: None,
+            },
+        }
+    }
+
+    pub(crate) fn watch(&mut self, pid: u32) {
+        self.send(&format!("+ {pid}\n"));
+    }
+
+    pub(crate) fn forget(&mut self, pid: u32) {
+        self.send(&format!("- {pid}\n"));
+    }
+
+    fn send(&mut self, line: &str) {
+        if let Some(stdin) = &mut self.stdin {
+            if stdin.write_all(line.as_bytes()).is_err() {
+                self.stdin = None;
+            }
+        }
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        self.stdin = None;
+        if let Some(child) = &mut self.child {
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,956 @@
+//! The scheduling loop: a queue of ready tasks, the running ones, the joins waiting
+//! for inputs; each finished task's outcome decides what is queued next.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use flowc_ir::{LocalPlan, PlanStep, PlanTransition};
+
+use super::child::{self, Exited, Launch, Reaper};
+use super::progress::{format_duration, Progress, TaskLabel};
+use super::resume::{self, Origin};
+use super::{FailedTask, ResumeOptions, RunOptions, RunReport, SchedulerError};
+use crate::store::{
+    hash_bytes, now_unix_ms, AttemptRecord, AttemptStatus, FlowName, LocalStore, LogStream,
+    MetadataStore, ParentTask, RunId, RunSpec, RunStatus, StoreError, TaskId, TaskMeta, TaskPath,
+    TaskStatus,
+};
+use crate::task::{read_outcome, StepStatus, TaskOutcome, Transition, PARAMETERS_STEP};
+
+/// Joins with more inputs than this get them through `--input-paths-file`, keeping
+/// command lines far below the system's limit.
+const INPUT_PATHS_INLINE_MAX: usize = 64;
+
+/// How often the loop wakes to check timeouts and delayed retries.
+const TICK: Duration = Duration::from_millis(100);
+
+/// One open split around a task: the branch or foreach task that opened it, how many
+/// tasks it started and which one this task descends from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Frame {
+    split_step: String,
+    split_task: String,
+    width: u64,
+    index: u64,
+}
+
+/// A task to start (or restart, for a retry).
+#[derive(Debug, Clone)]
+struct Pending {
+    step: String,
+    /// Set once the task has an id (on first start, or when it is a retry).
+    task_id: Option<TaskId>,
+    parents: Vec<ParentTask>,
+    split_index: Option<u64>,
+    frames: Vec<Frame>,
+    attempt: u32,
+    not_before: Option<Instant>,
+}
+
+impl Pending {
+    fn label(&self) -> TaskLabel<'_> {
+        TaskLabel {
+            step: &self.step,
+            split: self
+                .split_index
+                .zip(self.frames.last().map(|frame| frame.width)),
+        }
+    }
+}
+
+struct Running {
+    task: Pending,
+    task_id: TaskId,
+    pid: u32,
+    started: Instant,
+    deadline: Option<Instant>,
+    timeout: Option<u64>,
+    timed_out: bool,
+    stderr_log: PathBuf,
+}
+
+/// Inputs of one join instance as they arrive, by position in the split.
+struct JoinWait {
+    width: u64,
+    arrivals: BTreeMap<u64, ParentTask>,
+    frames: Vec<Frame>,
+}
+
+struct Engine<'a> {
+    plan: &'a LocalPlan,
+    options: &'a RunOptions,
+    flow_file: PathBuf,
+    store: LocalStore,
+    flow: FlowName,
+    run_id: RunId,
+    origin: Option<Origin>,
+    next_task_id: u64,
+    queue: VecDeque<Pending>,
+    running: HashMap<u64, Running>,
+    next_key: u64,
+    joins: BTreeMap<(String, String), JoinWait>,
+    events: Sender<Exited>,
+    exits: Receiver<Exited>,
+    progress: Progress,
+    reaper: Reaper,
+    failed: Option<FailedTask>,
+    executed: usize,
+    cloned: usize,
+}
+
+pub(super) fn execute(
+    plan: &LocalPlan,
+    options: &RunOptions,
+    resume_from: Option<&ResumeOptions>,
+) -> Result<RunReport, SchedulerError> {
+    let flow = FlowName::new(&plan.flow)
+        .map_err(|err| SchedulerError::Setup(format!("flow `{}`: {err}", plan.flow)))?;
+    let flow_file = std::path::absolute(&options.flow_file).map_err(|err| {
+        SchedulerError::Setup(format!(
+            "cannot resolve `{}`: {err}",
+            options.flow_file.display()
+        ))
+    })?;
+    let source = fs::read(&flow_file).map_err(|err| {
+        SchedulerError::Setup(format!("cannot read `{}`: {err}", flow_file.display()))
+    })?;
+    let store = LocalStore::open_or_create(&options.datastore_root)?;
+    let origin = match resume_from {
+        Some(resume) => Some(resume::read_origin(
+            &store,
+            plan,
+            &flow,
+            &resume.origin_run_id,
+            resume.step.as_deref(),
+        )?),
+        None => None,
+    };
+    let spec = RunSpec {
+        parameters: match &origin {
+            Some(origin) => origin.parameters.clone(),
+            None => options.parameters.clone(),
+        },
+        source_sha256: hash_bytes(&source).to_hex(),
+        flow_ir: options.flow_ir.clone(),
+        origin_run_id: origin.as_ref().map(|o| o.run_id.clone()),
+    };
+    let meta = store.create_run(&flow, spec)?;
+    let run_id = meta.run_id.clone();
+    if let Some(file) = &options.run_id_file {
+        fs::write(file, run_id.as_str()).map_err(|err| {
+            SchedulerError::Setup(format!("cannot write `{}`: {err}", file.display()))
+        })?;
+    }
+    let (events, exits) = mpsc::channel();
+    let next_task_id = origin.as_ref().map_or(1, |o| o.max_task_id + 1);
+    let mut engine = Engine {
+        plan,
+        options,
+        flow_file,
+        store,
+        flow,
+        run_id,
+        origin,
+        next_task_id,
+        queue: VecDeque::new(),
+        running: HashMap::new(),
+        next_key: 0,
+        joins: BTreeMap::new(),
+        events,
+        exits,
+        progress: Progress::new(plan.steps.iter().map(|s| s.name.clone()).collect()),
+        reaper: Reaper::start(),
+        failed: None,
+        executed: 0,
+        cloned: 0,
+    };
+    engine.announce();
+    let status = engine.run_all();
+    engine.finish(meta, status)
+}
+
+impl Engine<'_> {
+    fn announce(&self) {
+        let mut line = format!(
+            "flowc: run {} of {} (datastore {})",
+            self.run_id,
+            self.plan.flow,
+            self.store.root().display()
+        );
+        if let Some(origin) = &self.origin {
+            line.push_str(&format!(
+                ", resuming run {} from step `{}`",
+                origin.run_id, origin.restart_step
+            ));
+        }
+        say(&line);
+    }
+
+    /// Stores the parameters, then runs every task. Returns the run's final status.
+    fn run_all(&mut self) -> RunStatus {
+        if let Err(reason) = self.parameters() {
+            self.fail_setup(PARAMETERS_STEP, reason);
+            return RunStatus::Failed;
+        }
+        let start = Pending {
+            step: self.plan.start_step.clone(),
+            task_id: None,
+            parents: Vec::new(),
+            split_index: None,
+            frames: Vec::new(),
+            attempt: 0,
+            not_before: None,
+        };
+        self.enqueue(start);
+        self.event_loop();
+        if self.failed.is_none() {
+            if let Some(((join, _), wait)) = self.joins.iter().next() {
+                let reason = format!(
+                    "join step `{join}` got {} of its {} inputs",
+                    wait.arrivals.len(),
+                    wait.width
+                );
+                self.fail_setup(join.clone().as_str(), reason);
+            }
+        }
+        if self.failed.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        }
+    }
+
+    /// `<run>/_parameters/0`: cloned from the origin run on a resume, else made by
+    /// `flowc-shim init`.
+    fn parameters(&mut self) -> Result<(), String> {
+        let path = crate::task::parameters_task(&self.flow, &self.run_id);
+        if let Some(origin) = &self.origin {
+            let from = crate::task::parameters_task(&self.flow, &origin.run_id);
+            return self
+                .store
+                .clone_task(&from, &self.run_id)
+                .map(|_| ())
+                .map_err(|err| format!("cannot reuse the parameters of run {}: {err}", origin.run_id));
+        }
+        let params = serde_json::Value::Object(self.options.parameters.clone().into_iter().collect());
+        let mut argv: Vec<OsString> = vec![
+            self.options.shim.clone().into(),
+            "init".into(),
+            "--flow-file".into(),
+            self.flow_file.clone().into(),
+            "--flow".into(),
+            self.plan.flow.clone().into(),
+            "--run-id".into(),
+            self.run_id.as_str().into(),
+            "--datastore-root".into(),
+            self.store.root().into(),
+            "--params-json".into(),
+            params.to_string().into(),
+        ];
+        self.push_common(&mut argv);
+        let (stdout_log, stderr_log) = self.log_paths(&path, 0).map_err(|err| err.to_string())?;
+        let launch = Launch {
+            key: u64::MAX,
+            argv,
+            prefix: format!("{}/{}/{}", self.run_id, PARAMETERS_STEP, path.task_id),
+            stdout_log,
+            stderr_log: stderr_log.clone(),
+        };
+        let pid = child::spawn(launch, self.events.clone())
+            .map_err(|err| format!("cannot start `{}`: {err}", self.options.shim.display()))?;
+        self.reaper.watch(pid);
+        let exited = self
+            .exits
+            .recv()
+            .map_err(|_| "the parameters task vanished".to_owned())?;
+        self.reaper.forget(pid);
+        match exited.status {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => Err(format!(
+                "storing the parameters failed ({}); see {}",
+                describe_exit(status.code(), signal_of(&status)),
+                stderr_log.display()
+            )),
+            Err(err) => Err(format!("cannot wait for the parameters task: {err}")),
+        }
+    }
+
+    fn push_common(&self, argv: &mut Vec<OsString>) {
+        if let Some(python) = &self.options.python {
+            argv.push("--python".into());
+            argv.push(python.clone());
+        }
+    }
+
+    fn log_paths(&self, path: &TaskPath, attempt: u32) -> Result<(PathBuf, PathBuf), StoreError> {
+        self.store.create_task_dir(path)?;
+        Ok((
+            self.store.attempt_log_path(path, attempt, LogStream::Stdout),
+            self.store.attempt_log_path(path, attempt, LogStream::Stderr),
+        ))
+    }
+
+    fn enqueue(&mut self, task: Pending) {
+        self.progress.queued(&task.step);
+        self.queue.push_back(task);
+    }
+
+    fn event_loop(&mut self) {
+        loop {
+            if self.failed.is_none() {
+                self.launch_ready();
+            }
+            if self.running.is_empty() {
+                let waiting = self.failed.is_none() && !self.queue.is_empty();
+                if !waiting {
+                    break;
+                }
+            }
+            let wait = self.next_wakeup();
+            match self.exits.recv_timeout(wait) {
+                Ok(exited) => self.on_exit(exited),
+                Err(RecvTimeoutError::Timeout) => {}
+                // Every sender lives in `self`; this cannot happen while it exists.
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.enforce_timeouts();
+        }
+    }
+
+    fn next_wakeup(&self) -> Duration {
+        let now = Instant::now();
+        self.queue
+            .iter()
+            .filter_map(|t| t.not_before)
+            .chain(self.running.values().filter_map(|r| r.deadline))
+            .map(|at| at.saturating_duration_since(now))
+            .fold(TICK, Duration::min)
+            .max(Duration::from_millis(5))
+    }
+
+    /// Starts queued tasks while workers are free; clones reusable ones right away.
+    fn launch_ready(&mut self) {
+        let now = Instant::now();
+        let mut index = 0;
+        while index < self.queue.len() && self.failed.is_none() {
+            let ready = self.queue[index].not_before.is_none_or(|at| at <= now);
+            if !ready {
+                index += 1;
+                continue;
+            }
+            if let Some(task) = self.take_clone_candidate(index) {
+                self.clone_from_origin(task);
+                continue;
+            }
+            if self.running.len() >= self.options.max_workers.max(1) {
+                index += 1;
+                continue;
+            }
+            if let Some(task) = self.queue.remove(index) {
+                self.start(task);
+            }
+        }
+    }
+
+    /// Removes and returns the queued task at `index` when the origin run has a task to
+    /// reuse for it.
+    fn take_clone_candidate(&mut self, index: usize) -> Option<Pending> {
+        let origin = self.origin.as_ref()?;
+        let task = self.queue.get(index)?;
+        if task.attempt > 0 || origin.rerun.contains(&task.step) {
+            return None;
+        }
+        let key = (task.step.clone(), task.parents.clone(), task.split_index);
+        origin.reusable.contains_key(&key).then_some(())?;
+        self.queue.remove(index)
+    }
+
+    fn clone_from_origin(&mut self, mut task: Pending) {
+        let Some(origin) = &self.origin else {
+            return;
+        };
+        let key = (task.step.clone(), task.parents.clone(), task.split_index);
+        let Some(task_id) = origin.reusable.get(&key).cloned() else {
+            return;
+        };
+        let origin_run = origin.run_id.clone();
+        let from = match resume::step_name(&task.step) {
+            Ok(step) => TaskPath::new(self.flow.clone(), origin_run.clone(), step, task_id.clone()),
+            Err(err) => return self.fail_setup(&task.step, err.to_string()),
+        };
+        let cloned = self
+            .store
+            .clone_task(&from, &self.run_id)
+            .map_err(|err| err.to_string())
+            .and_then(|meta| {
+                let manifest = self
+                    .store
+                    .read_manifest(&meta.path)
+                    .map_err(|err| err.to_string())?;
+                read_outcome(&self.store, &self.flow, &manifest)?
+                    .ok_or_else(|| format!("task {from} has no outcome record"))
+            });
+        match cloned {
+            Ok(outcome) => {
+                self.cloned += 1;
+                self.progress.cloned(&task.label(), origin_run.as_str());
+                task.task_id = Some(task_id.clone());
+                self.advance(&task, &task_id, &outcome);
+            }
+            Err(err) => self.fail_setup(&task.step, format!("cannot reuse task {from}: {err}")),
+        }
+    }
+
+    fn start(&mut self, mut task: Pending) {
+        let Some(step) = self.plan.step(&task.step) else {
+            let reason = format!("the plan has no step `{}`", task.step);
+            return self.fail_setup(&task.step.clone(), reason);
+        };
+        let task_id = match &task.task_id {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.next_task_id;
+                self.next_task_id += 1;
+                match TaskId::new(&id.to_string()) {
+                    Ok(id) => id,
+                    Err(err) => return self.fail_setup(&task.step.clone(), err.to_string()),
+                }
+            }
+        };
+        task.task_id = Some(task_id.clone());
+        let path = match resume::step_name(&task.step) {
+            Ok(name) => TaskPath::new(self.flow.clone(), self.run_id.clone(), name, task_id.clone()),
+            Err(err) => return self.fail_setup(&task.step.clone(), err.to_string()),
+        };
+        let argv = match self.command(step, &task, &task_id, &path) {
+            Ok(argv) => argv,
+            Err(err) => return self.fail_setup(&task.step.clone(), err),
+        };
+        let (stdout_log, stderr_log) = match self.log_paths(&path, task.attempt) {
+            Ok(paths) => paths,
+            Err(err) => return self.fail_setup(&task.step.clone(), err.to_string()),
+        };
+        let key = self.next_key;
+        self.next_key += 1;
+        let launch = Launch {
+            key,
+            argv,
+            prefix: format!("{}/{}/{}", self.run_id, task.step, task_id),
+            stdout_log,
+            stderr_log: stderr_log.clone(),
+        };
+        match child::spawn(launch, self.events.clone()) {
+            Ok(pid) => {
+                self.reaper.watch(pid);
+                let detail = if task.attempt > 0 {
+                    format!("running (attempt {})", task.attempt + 1)
+                } else {
+                    "running".to_owned()
+                };
+                self.progress.started(&task.label(), &detail);
+                let now = Instant::now();
+                self.running.insert(
+                    key,
+                    Running {
+                        deadline: step
+                            .timeout_seconds
+                            .map(|secs| now + Duration::from_secs(secs)),
+                        timeout: step.timeout_seconds,
+                        task,
+                        task_id,
+                        pid,
+                        started: now,
+                        timed_out: false,
+                        stderr_log,
+                    },
+                );
+            }
+            Err(err) => {
+                let reason = format!("cannot start `{}`: {err}", self.options.shim.display());
+                self.fail_setup(&task.step.clone(), reason);
+            }
+        }
+    }
+
+    /// The step's command from the plan with its placeholders filled in, plus the
+    /// run-wide options.
+    fn command(
+        &self,
+        step: &PlanStep,
+        task: &Pending,
+        task_id: &TaskId,
+        path: &TaskPath,
+    ) -> Result<Vec<OsString>, String> {
+        let inputs: Vec<String> = task
+            .parents
+            .iter()
+            .map(|p| format!("{}/{}/{}", self.run_id, p.step, p.task_id))
+            .collect();
+        let inputs_file = if inputs.len() > INPUT_PATHS_INLINE_MAX {
+            let dir = self
+                .store
+                .create_task_dir(path)
+                .map_err(|err| err.to_string())?;
+            let file = dir.join(format!("input-paths.{}.txt", task.attempt));
+            let mut text = inputs.join("\n");
+            text.push('\n');
+            fs::write(&file, text)
+                .map_err(|err| format!("cannot write `{}`: {err}", file.display()))?;
+            Some(file)
+        } else {
+            None
+        };
+        let mut argv: Vec<OsString> = Vec::with_capacity(step.command.len() + 8);
+        let mut words = step.command.iter().enumerate().peekable();
+        while let Some((position, word)) = words.next() {
+            if position == 0 {
+                argv.push(self.options.shim.clone().into());
+                continue;
+            }
+            if word == "--input-paths" {
+                if let Some(file) = &inputs_file {
+                    argv.push("--input-paths-file".into());
+                    argv.push(file.clone().into());
+                    words.next();
+                    continue;
+                }
+            }
+            if word == "--split-index" && task.split_index.is_none() {
+                words.next();
+                continue;
+            }
+            argv.push(match word.as_str() {
+                "{flow_file}" => self.flow_file.clone().into(),
+                "{datastore_root}" => self.store.root().into(),
+                other => other
+                    .replace("{run_id}", self.run_id.as_str())
+                    .replace("{task_id}", task_id.as_str())
+                    .replace("{input_paths}", &inputs.join(","))
+                    .replace(
+                        "{split_index}",
+                        &task.split_index.map(|i| i.to_string()).unwrap_or_default(),
+                    )
+                    .replace("{retry_count}", &task.attempt.to_string())
+                    .into(),
+            });
+        }
+        for tag in &self.options.tags {
+            argv.push("--tag".into());
+            argv.push(tag.into());
+        }
+        if let Some(origin) = &self.origin {
+            argv.push("--origin-run-id".into());
+            argv.push(origin.run_id.as_str().into());
+        }
+        self.push_common(&mut argv);
+        Ok(argv)
+    }
+
+    /// Kills the process group of every task whose `@timeout` expired.
+    fn enforce_timeouts(&mut self) {
+        let now = Instant::now();
+        for running in self.running.values_mut() {
+            if running.timed_out || running.deadline.is_none_or(|at| at > now) {
+                continue;
+            }
+            running.timed_out = true;
+            child::kill_group(running.pid);
+            let secs = running.timeout.unwrap_or_default();
+            self.progress.note(
+                &running.task.label(),
+                &format!("timed out after {secs}s: killing its processes"),
+            );
+        }
+    }
+
+    fn on_exit(&mut self, exited: Exited) {
+        let Some(running) = self.running.remove(&exited.key) else {
+            return;
+        };
+        self.reaper.forget(running.pid);
+        self.executed += 1;
+        let (code, signal) = match &exited.status {
+            Ok(status) => (status.code(), signal_of(status)),
+            Err(_) => (None, None),
+        };
+        let task = running.task;
+        let task_id = running.task_id;
+        let step = self.plan.step(&task.step);
+        let max_retries = step.and_then(|s| s.retry.as_ref()).map_or(0, |r| r.times);
+        let retries_left = task.attempt < max_retries;
+        let path = match resume::step_name(&task.step) {
+            Ok(name) => TaskPath::new(self.flow.clone(), self.run_id.clone(), name, task_id.clone()),
+            Err(err) => return self.fail_setup(&task.step, err.to_string()),
+        };
+        if let Err(err) = self.reconcile(&path, &task, code, signal, running.timed_out, retries_left) {
+            return self.fail_setup(&task.step, format!("cannot record task {path}: {err}"));
+        }
+        let elapsed = format_duration(running.started.elapsed());
+        let succeeded = !running.timed_out && code == Some(0);
+        if succeeded {
+            let outcome = self
+                .store
+                .read_manifest(&path)
+                .map_err(|err| err.to_string())
+                .and_then(|manifest| read_outcome(&self.store, &self.flow, &manifest))
+                .and_then(|found| found.ok_or_else(|| "no outcome record".to_owned()));
+            match outcome {
+                Ok(outcome) => {
+                    let detail = if outcome.status == StepStatus::Caught {
+                        format!("done in {elapsed} (exception caught by @catch)")
+                    } else {
+                        format!("done in {elapsed}")
+                    };
+                    self.progress.succeeded(&task.label(), &detail);
+                    self.advance(&task, &task_id, &outcome);
+                }
+                Err(err) => {
+                    let reason = format!("its outcome cannot be read: {err}");
+                    self.fail_task(&task, &task_id, reason, Some(running.stderr_log));
+                }
+            }
+            return;
+        }
+        let reason = if running.timed_out {
+            format!(
+                "timed out after {}s",
+                running.timeout.unwrap_or_default()
+            )
+        } else {
+            match &exited.status {
+                Ok(_) => describe_exit(code, signal),
+                Err(err) => format!("cannot be waited for: {err}"),
+            }
+        };
+        if retries_left && self.failed.is_none() {
+            let delay = step
+                .and_then(|s| s.retry.as_ref())
+                .map_or(0, |r| u64::from(r.minutes_between) * 60);
+            let detail = if delay > 0 {
+                format!(
+                    "failed ({reason}); retrying in {delay}s (attempt {} of {})",
+                    task.attempt + 2,
+                    max_retries + 1
+                )
+            } else {
+                format!(
+                    "failed ({reason}); retrying (attempt {} of {})",
+                    task.attempt + 2,
+                    max_retries + 1
+                )
+            };
+            self.progress.note(&task.label(), &detail);
+            let mut retry = task;
+            retry.task_id = Some(task_id);
+            retry.attempt += 1;
+            retry.not_before = Some(Instant::now() + Duration::from_secs(delay));
+            self.queue.push_back(retry);
+            return;
+        }
+        self.fail_task(&task, &task_id, reason, Some(running.stderr_log));
+    }
+
+    /// Makes `task.json` tell how the attempt ended when the shim could not (it was
+    /// killed, or never started).
+    fn reconcile(
+        &self,
+        path: &TaskPath,
+        task: &Pending,
+        code: Option<i32>,
+        signal: Option<i32>,
+        timed_out: bool,
+        retries_left: bool,
+    ) -> Result<(), StoreError> {
+        let mut meta = match self.store.read_task(path) {
+            Ok(meta) => meta,
+            Err(StoreError::NotFound { .. }) => TaskMeta::new(path.clone(), task.parents.clone()),
+            Err(err) => return Err(err),
+        };
+        let recorded = meta
+            .attempts
+            .iter()
+            .find(|r| r.attempt == task.attempt)
+            .is_some_and(|r| r.status != AttemptStatus::Running);
+        if recorded && !timed_out {
+            return Ok(());
+        }
+        let started = meta
+            .attempts
+            .iter()
+            .find(|r| r.attempt == task.attempt)
+            .map_or_else(now_unix_ms, |r| r.started_at_unix_ms);
+        meta.attempts.retain(|r| r.attempt != task.attempt);
+        meta.attempts.push(AttemptRecord {
+            attempt: task.attempt,
+            status: if timed_out {
+                AttemptStatus::TimedOut
+            } else {
+                AttemptStatus::Failed
+            },
+            started_at_unix_ms: started,
+            finished_at_unix_ms: Some(now_unix_ms()),
+            exit_code: code,
+            signal,
+        });
+        meta.attempts.sort_by_key(|r| r.attempt);
+        meta.status = if retries_left {
+            TaskStatus::Running
+        } else {
+            TaskStatus::Failed
+        };
+        self.store.write_task(&meta)
+    }
+
+    /// Queues what follows a succeeded task.
+    fn advance(&mut self, task: &Pending, task_id: &TaskId, outcome: &TaskOutcome) {
+        let Some(step) = self.plan.step(&task.step) else {
+            return;
+        };
+        let parent = match resume::step_name(&task.step) {
+            Ok(name) => ParentTask {
+                step: name,
+                task_id: task_id.clone(),
+            },
+            Err(err) => return self.fail_setup(&task.step, err.to_string()),
+        };
+        let next = match (&outcome.transition, outcome.status) {
+            (Some(transition), _) => Next::from_outcome(transition),
+            // `@catch` handled an exception: the step's own `self.next` never ran, so the
+            // flow goes on along the static transition, as in Metaflow.
+            (None, StepStatus::Caught) => match Next::from_plan(&step.next) {
+                Ok(next) => next,
+                Err(kind) => {
+                    let reason = format!(
+                        "its exception was caught by @catch, but a {kind} cannot go on \
+                         without the value its `self.next(...)` call needs"
+                    );
+                    return self.fail_task(task, task_id, reason, None);
+                }
+            },
+            (None, _) => Next::End,
+        };
+        match next {
+            Next::End => {}
+            Next::Linear(targets) => {
+                for target in targets {
+                    self.arrive(&target, &parent, task.frames.clone(), None);
+                }
+            }
+            Next::Branch(targets) => {
+                let width = targets.len() as u64;
+                for (index, target) in (0u64..).zip(targets) {
+                    let mut frames = task.frames.clone();
+                    frames.push(Frame {
+                        split_step: task.step.clone(),
+                        split_task: task_id.as_str().to_owned(),
+                        width,
+                        index,
+                    });
+                    self.arrive(&target, &parent, frames, None);
+                }
+            }
+            Next::Foreach(target, width) => {
+                if width > self.options.max_num_splits {
+                    let reason = format!(
+                        "its foreach made {width} splits, more than --max-num-splits {} \
+                         (raise --max-num-splits if so many tasks are intended)",
+                        self.options.max_num_splits
+                    );
+                    return self.fail_task(task, task_id, reason, None);
+                }
+                for index in 0..width {
+                    let mut frames = task.frames.clone();
+                    frames.push(Frame {
+                        split_step: task.step.clone(),
+                        split_task: task_id.as_str().to_owned(),
+                        width,
+                        index,
+                    });
+                    self.arrive(&target, &parent, frames, Some(index));
+                }
+            }
+        }
+    }
+
+    /// A task of `target` gets `parent` as input: queued at once, or, for a join, noted
+    /// until every input of its split is there.
+    fn arrive(
+        &mut self,
+        target: &str,
+        parent: &ParentTask,
+        mut frames: Vec<Frame>,
+        split_index: Option<u64>,
+    ) {
+        let Some(step) = self.plan.step(target) else {
+            let reason = format!("the plan has no step `{target}`");
+            return self.fail_setup(target, reason);
+        };
+        let Some(split) = &step.joins else {
+            self.enqueue(Pending {
+                step: target.to_owned(),
+                task_id: None,
+                parents: vec![parent.clone()],
+                split_index,
+                frames,
+                attempt: 0,
+                not_before: None,
+            });
+            return;
+        };
+        let Some(frame) = frames.pop().filter(|f| &f.split_step == split) else {
+            let reason = format!(
+                "join step `{target}` was reached from task {}/{} outside the split of `{split}` it closes",
+                parent.step, parent.task_id
+            );
+            return self.fail_setup(target, reason);
+        };
+        let key = (target.to_owned(), frame.split_task.clone());
+        let wait = self.joins.entry(key.clone()).or_insert_with(|| JoinWait {
+            width: frame.width,
+            arrivals: BTreeMap::new(),
+            frames: frames.clone(),
+        });
+        wait.arrivals.insert(frame.index, parent.clone());
+        if (wait.arrivals.len() as u64) < wait.width {
+            return;
+        }
+        if let Some(done) = self.joins.remove(&key) {
+            self.enqueue(Pending {
+                step: target.to_owned(),
+                task_id: None,
+                parents: done.arrivals.into_values().collect(),
+                split_index: None,
+                frames: done.frames,
+                attempt: 0,
+                not_before: None,
+            });
+        }
+    }
+
+    /// Records the failure of a task's last attempt; nothing new starts after it.
+    fn fail_task(&mut self, task: &Pending, task_id: &TaskId, reason: String, log: Option<PathBuf>) {
+        self.progress.failed(&task.label(), &format!("failed: {reason}"));
+        let stderr_log = log.or_else(|| {
+            let step = resume::step_name(&task.step).ok()?;
+            let path = TaskPath::new(self.flow.clone(), self.run_id.clone(), step, task_id.clone());
+            Some(self.store.attempt_log_path(&path, task.attempt, LogStream::Stderr))
+        });
+        if self.failed.is_none() {
+            self.failed = Some(FailedTask {
+                pathspec: format!("{}/{}/{}", self.run_id, task.step, task_id),
+                step: task.step.clone(),
+                attempt: task.attempt,
+                reason,
+                stderr_log,
+            });
+        }
+    }
+
+    /// Records a failure that is not a task's own (the scheduler could not start or
+    /// record something).
+    fn fail_setup(&mut self, step: &str, reason: String) {
+        say(&format!("flowc: step `{step}`: {reason}"));
+        if self.failed.is_none() {
+            self.failed = Some(FailedTask {
+                pathspec: format!("{}/{step}", self.run_id),
+                step: step.to_owned(),
+                attempt: 0,
+                reason,
+                stderr_log: None,
+            });
+        }
+    }
+
+    /// Writes the final `run.json`, prints the summary, and builds the report.
+    fn finish(self, mut meta: crate::store::RunMeta, status: RunStatus) -> Result<RunReport, SchedulerError> {
+        meta.status = status;
+        meta.finished_at_unix_ms = Some(now_unix_ms());
+        self.store.write_run(&meta)?;
+        let mut text = self.progress.summary();
+        if let Some(failed) = &self.failed {
+            text.push_str(&format!(
+                "step `{}` failed (task {}, attempt {}): {}\n",
+                failed.step,
+                failed.pathspec,
+                failed.attempt + 1,
+                failed.reason
+            ));
+            if let Some(log) = &failed.stderr_log {
+                text.push_str(&format!("its output, with the traceback: {}\n", log.display()));
+            }
+        }
+        text.push_str(&format!("run id: {}\n", self.run_id));
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+        Ok(RunReport {
+            run_id: self.run_id.as_str().to_owned(),
+            status,
+            failed: self.failed,
+            executed: self.executed,
+            cloned: self.cloned,
+        })
+    }
+}
+
+/// Where a succeeded task leads.
+enum Next {
+    End,
+    /// Linear and switch: one task per target, in the same splits.
+    Linear(Vec<String>),
+    Branch(Vec<String>),
+    Foreach(String, u64),
+}
+
+impl Next {
+    fn from_outcome(transition: &Transition) -> Next {
+        match transition {
+            Transition::Linear { targets } | Transition::Switch { targets, .. } => {
+                Next::Linear(targets.clone())
+            }
+            Transition::Branch { targets } => Next::Branch(targets.clone()),
+            Transition::Foreach {
+                targets,
+                num_splits,
+                ..
+            } => match targets.first() {
+                Some(target) => Next::Foreach(target.clone(), *num_splits),
+                None => Next::End,
+            },
+        }
+    }
+
+    /// The static transition, for a step whose exception `@catch` handled; `Err` names
+    /// the kind of transition that needs run-time values.
+    fn from_plan(next: &PlanTransition) -> Result<Next, &'static str> {
+        match next {
+            PlanTransition::End => Ok(Next::End),
+            PlanTransition::Linear { to } => Ok(Next::Linear(vec![to.clone()])),
+            PlanTransition::Branch { to } => Ok(Next::Branch(to.clone())),
+            PlanTransition::Foreach { .. } => Err("foreach"),
+            PlanTransition::Switch { .. } => Err("switch"),
+        }
+    }
+}
+
+fn signal_of(status: &std::process::ExitStatus) -> Option<i32> {
+    std::os::unix::process::ExitStatusExt::signal(status)
+}
+
+fn describe_exit(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(9)) => "killed by signal 9 (SIGKILL)".to_owned(),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "ended without a status".to_owned(),
+    }
+}
+
+fn say(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}").and_then(|()| err.flush());
+}
