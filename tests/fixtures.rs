@@ -11,8 +11,12 @@
 //! An invalid fixture's snapshot is its diagnostics rendered compactly with the source
 //! line and a caret line under the exact span, so a reviewer sees where each one points.
 //! A valid fixture's snapshot is its IR as pretty JSON.
+//!
+//! `docs/diagnostics.md` is generated here too, from the code registry, the
+//! explanations in `fixtures/flows/invalid/explanations.md` and one invalid fixture a
+//! code; `UPDATE_DOCS=1 cargo test -p flowc --test fixtures` rewrites it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -237,6 +241,18 @@ fn ir_span_problems(fixture: &Fixture, flow: &Flow) -> Vec<String> {
             quoted.iter().any(|q| at(p.name_span) == q),
         );
         expect("parameter", p.span, at(p.span).starts_with(&p.attr));
+        if let Some(d) = p.default_span {
+            // `default=...`, or the default passed positionally: inside the call either way.
+            let written = at(d);
+            expect(
+                "parameter default",
+                d,
+                !d.is_empty()
+                    && p.span.start <= d.start
+                    && d.end <= p.span.end
+                    && (written.starts_with("default") || !written.contains('=')),
+            );
+        }
     }
     for step in &flow.steps {
         expect("step name", step.name_span, at(step.name_span) == step.name);
@@ -529,4 +545,226 @@ fn documented_severities_match_the_registry() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+// ---- docs/diagnostics.md --------------------------------------------------------------
+
+const DOCS_PAGE: &str = "docs/diagnostics.md";
+const EXPLANATIONS: &str = "fixtures/flows/invalid/explanations.md";
+
+/// The hand-written explanation of each code: the `## `code`` sections of
+/// `EXPLANATIONS`, whose text runs to the next heading (HTML comments left out).
+fn explanations() -> BTreeMap<String, String> {
+    let path = workspace_root().join(EXPLANATIONS);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    let mut current: Option<(String, Vec<&str>)> = None;
+    let mut in_comment = false;
+    for line in text.lines() {
+        if in_comment || line.starts_with("<!--") {
+            in_comment = !line.contains("-->");
+            continue;
+        }
+        if let Some(code) = line.strip_prefix("## `").and_then(|l| l.strip_suffix('`')) {
+            if let Some((code, lines)) = current.take() {
+                out.insert(code, lines.join("\n").trim().to_string());
+            }
+            current = Some((code.to_string(), Vec::new()));
+        } else if let Some((_, lines)) = current.as_mut() {
+            lines.push(line);
+        }
+    }
+    if let Some((code, lines)) = current {
+        out.insert(code, lines.join("\n").trim().to_string());
+    }
+    out
+}
+
+/// A fixture's module docstring (one sentence saying what is wrong) and the code after
+/// it, header comments left out.
+fn docstring_and_body(text: &str) -> (String, &str) {
+    let mut rest = text;
+    while rest.starts_with('#') {
+        rest = rest.find('\n').map_or("", |i| &rest[i + 1..]);
+    }
+    let rest = rest.trim_start();
+    let Some(inner) = rest.strip_prefix("\"\"\"") else {
+        return (String::new(), rest);
+    };
+    match inner.find("\"\"\"") {
+        Some(end) => {
+            let doc = inner[..end]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            (doc, inner[end + 3..].trim_start())
+        }
+        None => (String::new(), rest),
+    }
+}
+
+/// The fixture that illustrates `code`: the first whose only expected code it is, or
+/// failing that the first that expects it.
+fn example_for<'a>(code: &str, fixtures: &'a [Fixture]) -> Option<&'a Fixture> {
+    fixtures
+        .iter()
+        .find(|f| f.expect.len() == 1 && f.expect[0] == code)
+        .or_else(|| fixtures.iter().find(|f| f.expect.iter().any(|c| c == code)))
+}
+
+/// GitHub's anchor for a heading: lower case, punctuation other than `-` and `_`
+/// dropped.
+fn anchor(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The whole page, or every reason it cannot be rendered.
+fn render_docs_page(
+    fixtures: &[Fixture],
+    explanations: &BTreeMap<String, String>,
+) -> Result<String, Vec<String>> {
+    let mut problems = Vec::new();
+    for code in explanations.keys() {
+        if !CODES.iter().any(|c| c.name == code) {
+            problems.push(format!(
+                "{EXPLANATIONS} explains {code}, which is not in the registry"
+            ));
+        }
+    }
+    let mut page = String::from(
+        "# flowc diagnostics\n\
+         \n\
+         <!-- Generated from the code registry (compiler/src/diagnostics/codes.rs), the\n     \
+         explanations in fixtures/flows/invalid/explanations.md and the fixtures beside\n     \
+         them. Do not edit: run `UPDATE_DOCS=1 cargo test -p flowc --test fixtures`. -->\n\
+         \n\
+         Every problem flowc reports has a stable code. Codes are never renamed or reused, so\n\
+         scripts and editor integrations can rely on them (`flowc check --format json` gives the\n\
+         code of each diagnostic). Errors stop compilation; warnings do not, unless\n\
+         `flowc check --deny-warnings` is used.\n\
+         \n\
+         Each section below gives the code's severity and meaning, and one example taken from\n\
+         `fixtures/flows/invalid/`, the test fixtures that every build checks: the flow (its\n\
+         header comment and docstring left out; line numbers are those of the fixture file),\n\
+         then the reports of that code for it, in the compact form of the test snapshots:\n\
+         the message, the source line and a caret line under the exact span, related places\n\
+         and the help. `flowc check` shows the same spans and text.\n\
+         \n\
+         | Code | Severity | Meaning |\n\
+         |---|---|---|\n",
+    );
+    let severity = |code: &flowc::diagnostics::Code| match code.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    for code in CODES {
+        let _ = writeln!(
+            page,
+            "| [`{}`](#{}) | {} | {} |",
+            code.name,
+            anchor(code.name),
+            severity(code),
+            code.summary.replace('|', "\\|")
+        );
+    }
+    for code in CODES {
+        let _ = write!(
+            page,
+            "\n## `{}`\n\nSeverity: {}. Meaning: {}.\n\n",
+            code.name,
+            severity(code),
+            code.summary
+        );
+        match explanations.get(code.name) {
+            Some(text) if !text.is_empty() => {
+                let _ = write!(page, "{text}\n\n");
+            }
+            _ => problems.push(format!(
+                "{} has no explanation in {EXPLANATIONS}",
+                code.name
+            )),
+        }
+        let Some(fixture) = example_for(code.name, fixtures) else {
+            problems.push(format!("{} is expected by no invalid fixture", code.name));
+            continue;
+        };
+        let (doc, body) = docstring_and_body(&fixture.text);
+        let reports: Vec<Diagnostic> = check(fixture)
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.code == code.name)
+            .collect();
+        if reports.is_empty() {
+            problems.push(format!(
+                "{}: reports no {}, so it cannot illustrate it",
+                fixture.rel_path, code.name
+            ));
+        }
+        let doc = match &fixture.options.flow {
+            Some(flow) => format!("{doc} Checked with `--flow {flow}`."),
+            None => doc,
+        };
+        let _ = write!(
+            page,
+            "Example ([`{path}`](../{path})): {doc}\n\n```python\n{}\n```\n\n```text\n{}```\n",
+            body.trim_end(),
+            render(fixture, &reports),
+            path = fixture.rel_path,
+        );
+    }
+    if problems.is_empty() {
+        Ok(page)
+    } else {
+        Err(problems)
+    }
+}
+
+#[test]
+fn diagnostics_page_is_generated_from_the_registry_and_fixtures() {
+    let page = render_docs_page(&invalid_fixtures(), &explanations())
+        .unwrap_or_else(|problems| panic!("{}", problems.join("\n")));
+    let path = workspace_root().join(DOCS_PAGE);
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &page)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        return;
+    }
+    let committed = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    if committed != page {
+        let differs = committed
+            .lines()
+            .zip(page.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| committed.lines().count().min(page.lines().count()));
+        panic!(
+            "{DOCS_PAGE} is out of date from line {}: run `UPDATE_DOCS=1 cargo test -p flowc \
+             --test fixtures` and review the diff\n  committed: {:?}\n  generated: {:?}",
+            differs + 1,
+            committed.lines().nth(differs).unwrap_or(""),
+            page.lines().nth(differs).unwrap_or("")
+        );
+    }
+}
+
+#[test]
+fn docs_page_helpers_read_what_they_claim() {
+    let (doc, body) = docstring_and_body(
+        "# expect: flowc::x::y\n\"\"\"Two\n   lines.\"\"\"\n\nfrom metaflow import step\n",
+    );
+    assert_eq!(doc, "Two lines.");
+    assert_eq!(body, "from metaflow import step\n");
+    assert_eq!(
+        anchor("flowc::graph::missing-start"),
+        "flowcgraphmissing-start"
+    );
+    let explained = explanations();
+    assert!(explained
+        .get("flowc::syntax::error")
+        .is_some_and(|t| t.starts_with("The file does not parse")));
+    assert!(explained.values().all(|t| !t.contains("## ")));
 }

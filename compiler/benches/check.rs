@@ -28,7 +28,10 @@ fn generated(steps: usize) -> String {
         .filter(|d| d.is_error())
         .map(|d| format!("{} {}", d.code, d.message))
         .collect();
-    assert!(errors.is_empty(), "generated {steps}-step flow does not check clean: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "generated {steps}-step flow does not check clean: {errors:#?}"
+    );
     assert_eq!(checked.flow.map(|f| f.steps.len()), Some(steps));
     text
 }
@@ -50,7 +53,9 @@ fn generated_flows(c: &mut Criterion) {
     for (steps, text) in &flows {
         group.throughput(Throughput::Elements(*steps as u64));
         group.bench_with_input(BenchmarkId::new("steps", steps), text, |b, text| {
-            b.iter(|| flowc::frontend::parse("generated.py", black_box(text), &FrontendOptions::default()));
+            b.iter(|| {
+                flowc::frontend::parse("generated.py", black_box(text), &FrontendOptions::default())
+            });
         });
     }
     group.finish();
@@ -71,22 +76,30 @@ fn python_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The valid fixture flows and the examples: real-sized flows a user writes.
+/// Every fixture flow (valid and invalid: the error paths cost time too) and every
+/// example: the real-sized flows users write.
 fn fixture_flows(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let fixtures = root.join("fixtures").join("flows");
     let mut files = Vec::new();
-    python_files(&root.join("fixtures").join("flows").join("valid"), &mut files);
+    python_files(&fixtures, &mut files);
     python_files(&root.join("examples"), &mut files);
 
     let mut group = c.benchmark_group("fixture");
-    // Fixtures are small; a shorter measurement keeps the whole run quick.
-    group.measurement_time(Duration::from_secs(1));
-    group.warm_up_time(Duration::from_millis(300));
+    // Fixtures are small and many; a short measurement keeps the whole run quick.
+    group.measurement_time(Duration::from_millis(500));
+    group.warm_up_time(Duration::from_millis(200));
     for path in files {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
-        let name = path.strip_prefix(&root).unwrap_or(&path).display().to_string();
+        // `valid/cards.py`, `invalid/unknown_step.py`, `examples/hello.py`.
+        let name = path
+            .strip_prefix(&fixtures)
+            .or_else(|_| path.strip_prefix(&root))
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(&name), &text, |b, text| {
             b.iter(|| flowc::check(&name, black_box(text), &FrontendOptions::default()));

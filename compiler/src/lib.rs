@@ -7,6 +7,7 @@
 
 pub mod backends;
 pub mod diagnostics;
+pub mod emit;
 pub mod frontend;
 pub mod graph;
 pub mod lint;

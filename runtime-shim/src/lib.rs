@@ -1,6 +1,7 @@
 //! flowc-shim as a library: the runtime pieces the `flowc-shim` binary and `flowc run`
 //! share.
 
+pub mod package;
 pub mod python;
 pub mod scheduler;
 pub mod store;

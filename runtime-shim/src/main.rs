@@ -4,14 +4,24 @@
 //!
 //! Exit status: 0 when the task succeeded (including a failure `@catch` handled), 1 when
 //! the step failed, 2 for a usage error, 3 when the task could not be run or recorded.
+//!
+//! `package` builds a flow's code package (`flowc_shim::package`), which `task` and
+//! `init` then run from with `--code-package HASH --package-entry ENTRY`. Its exit
+//! status: 0 when built, 1 when the flow's directory cannot be packaged (missing flow
+//! file, over the size limit), 2 for a usage error, 3 when it could not be stored or
+//! written.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use flowc_shim::package::{self, CodePackage};
 use flowc_shim::python;
-use flowc_shim::store::{resolve_root, FlowName, LocalStore, RunId, StepName, TaskId, TaskPath};
+use flowc_shim::store::{
+    resolve_root, BlobHash, BlobStore, FlowName, LocalStore, RunId, StepName, TaskId, TaskPath,
+};
+use flowc_shim::task::zygote::{self, ZygoteConfig};
 use flowc_shim::task::{self, InitSpec, PythonCommand, TaskReport, TaskSpec};
 use serde_json::{Map, Value};
 
@@ -28,14 +38,29 @@ enum Command {
     Task(TaskArgs),
     /// Store a run's parameter values (the run's `_parameters` task).
     Init(InitArgs),
+    /// Build a flow's code package, store it in the datastore and/or write it to a file.
+    Package(PackageArgs),
+    /// Run a warm Python interpreter that forks one process per task (`task --zygote`).
+    Zygote(ZygoteArgs),
 }
 
 /// Options both subcommands share.
 #[derive(Debug, Args)]
 struct Common {
     /// The flow's Python file.
-    #[arg(long, value_name = "PATH")]
-    flow_file: PathBuf,
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "code_package",
+        conflicts_with = "code_package"
+    )]
+    flow_file: Option<PathBuf>,
+    /// Run the flow from this code package (its hash), read from the datastore.
+    #[arg(long, value_name = "HASH", requires = "package_entry")]
+    code_package: Option<String>,
+    /// The flow file's path inside the code package.
+    #[arg(long, value_name = "ENTRY", requires = "code_package")]
+    package_entry: Option<String>,
     /// The flow's class name.
     #[arg(long, value_name = "NAME")]
     flow: String,
@@ -50,6 +75,10 @@ struct Common {
     /// An environment variable for the step's process (`@environment`), repeatable.
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
+    /// A zygote's socket (`flowc-shim zygote`): fork the step's process from it instead
+    /// of starting Python (which is still done when the zygote is unreachable).
+    #[arg(long, value_name = "PATH")]
+    zygote: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +121,33 @@ struct InitArgs {
     params_json: String,
 }
 
+#[derive(Debug, Args)]
+struct PackageArgs {
+    /// The flow's Python file; its directory is packaged.
+    #[arg(long, value_name = "PATH")]
+    flow_file: PathBuf,
+    /// The flow's class name: the datastore keeps blobs per flow. Needed to store.
+    #[arg(long, value_name = "NAME")]
+    flow: Option<String>,
+    /// Store the package in this datastore (default when --output is not given:
+    /// $FLOWC_DATASTORE_ROOT, else .flowc).
+    #[arg(long, value_name = "ROOT")]
+    datastore_root: Option<PathBuf>,
+    /// Write the package (a tar archive) to this file.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// The hash alone.
+    Text,
+    /// `{"hash", "entry", "files", "size", "skipped"}`.
+    Json,
+}
+
 fn parse_env(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
@@ -113,6 +169,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Task(args) => run_task(args),
         Command::Init(args) => run_init(args),
+        Command::Package(args) => return run_package(args),
+        Command::Zygote(args) => return run_zygote(args),
     };
     match result {
         Ok(report) if report.succeeded() => ExitCode::SUCCESS,
@@ -124,14 +182,30 @@ fn main() -> ExitCode {
     }
 }
 
-fn open_store(common: &Common) -> Result<LocalStore, Failure> {
+fn open_store(datastore_root: Option<&Path>) -> Result<LocalStore, Failure> {
     let cwd = std::env::current_dir()?;
     let root = resolve_root(
-        common.datastore_root.as_deref(),
+        datastore_root,
         std::env::var_os(flowc_shim::store::ROOT_ENV_VAR).as_deref(),
         &cwd,
     );
     Ok(LocalStore::open_or_create(&root.path)?)
+}
+
+/// The flow file a task runs: `--flow-file` as given, or the entry of the code package
+/// `--code-package`, unpacked (once per datastore) into `<root>/.cache/code/<hash>/`.
+fn flow_file(common: &Common, store: &LocalStore, flow: &FlowName) -> Result<PathBuf, Failure> {
+    let (Some(hash), Some(entry)) = (&common.code_package, &common.package_entry) else {
+        // clap requires one of the two forms.
+        return common
+            .flow_file
+            .clone()
+            .ok_or_else(|| Failure("--flow-file or --code-package is required".to_owned()));
+    };
+    let hash = BlobHash::parse(hash).map_err(|err| Failure(format!("--code-package: {err}")))?;
+    let cache = package::cache_root(store.root());
+    let dir = package::fetch(store, flow, &hash, &cache)?;
+    Ok(package::entry_path(&dir, &hash, entry)?)
 }
 
 fn python_command(common: &Common) -> Result<PythonCommand, Failure> {
@@ -150,6 +224,7 @@ fn python_command(common: &Common) -> Result<PythonCommand, Failure> {
             .unwrap_or_else(PythonCommand::interpreter_from_env),
         harness_dir,
         env: common.env.clone(),
+        zygote: common.zygote.clone(),
     })
 }
 
@@ -169,8 +244,10 @@ fn run_task(args: &TaskArgs) -> Result<TaskReport, Failure> {
     };
     let parents = task::parse_input_paths(&paths_text, &run_id).map_err(Failure)?;
     let origin_run_id = args.origin_run_id.as_deref().map(RunId::new).transpose()?;
+    let store = open_store(common.datastore_root.as_deref())?;
+    let flow_file = flow_file(common, &store, &task.flow)?;
     let spec = TaskSpec {
-        flow_file: common.flow_file.clone(),
+        flow_file,
         task,
         parents,
         split_index: args.split_index,
@@ -179,7 +256,6 @@ fn run_task(args: &TaskArgs) -> Result<TaskReport, Failure> {
         tags: args.tags.clone(),
         origin_run_id,
     };
-    let store = open_store(common)?;
     let python = python_command(common)?;
     Ok(task::run_task(&store, &python, &spec)?)
 }
@@ -191,13 +267,15 @@ fn run_init(args: &InitArgs) -> Result<TaskReport, Failure> {
         Ok(_) => return Err(Failure("--params-json must be a JSON object".to_owned())),
         Err(err) => return Err(Failure(format!("--params-json is not valid JSON: {err}"))),
     };
+    let flow = FlowName::new(&common.flow)?;
+    let run_id = RunId::new(&common.run_id)?;
+    let store = open_store(common.datastore_root.as_deref())?;
     let spec = InitSpec {
-        flow_file: common.flow_file.clone(),
-        flow: FlowName::new(&common.flow)?,
-        run_id: RunId::new(&common.run_id)?,
+        flow_file: flow_file(common, &store, &flow)?,
+        flow,
+        run_id,
         params,
     };
-    let store = open_store(common)?;
     let python = python_command(common)?;
     Ok(task::run_init(&store, &python, &spec)?)
 }
@@ -205,4 +283,153 @@ fn run_init(args: &InitArgs) -> Result<TaskReport, Failure> {
 fn read_text(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path)
         .map_err(|err| Failure(format!("cannot read `{}`: {err}", path.display())))
+}
+
+/// `flowc-shim package`: builds the package, stores and/or writes it, prints its hash.
+fn run_package(args: &PackageArgs) -> ExitCode {
+    // Storing is the default; `--output` alone only writes the file.
+    let store_it = args.datastore_root.is_some() || args.output.is_none();
+    let flow = match (&args.flow, store_it) {
+        (Some(name), _) => match FlowName::new(name) {
+            Ok(flow) => Some(flow),
+            Err(err) => return usage_error(&format!("--flow: {err}")),
+        },
+        (None, true) => {
+            return usage_error(
+                "--flow NAME is needed to store the package in the datastore (blobs are kept per flow); \
+                 pass it, or only --output FILE",
+            )
+        }
+        (None, false) => None,
+    };
+    let built = match package::build(&args.flow_file) {
+        Ok(built) => built,
+        Err(err) => {
+            eprintln!("flowc-shim: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    for skipped in &built.skipped {
+        eprintln!(
+            "flowc-shim: left `{}` out of the code package: {}",
+            skipped.path, skipped.reason
+        );
+    }
+    if let Err(Failure(message)) = save_package(args, &built, flow.as_ref().filter(|_| store_it)) {
+        eprintln!("flowc-shim: {message}");
+        return ExitCode::from(3);
+    }
+    match args.format {
+        Format::Text => println!("{}", built.hash),
+        Format::Json => {
+            let skipped: Vec<Value> = built
+                .skipped
+                .iter()
+                .map(|s| serde_json::json!({"path": s.path, "reason": s.reason}))
+                .collect();
+            let report = serde_json::json!({
+                "hash": built.hash.to_hex(),
+                "entry": built.entry,
+                "files": built.files,
+                "size": built.bytes.len(),
+                "skipped": skipped,
+            });
+            println!("{report}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn save_package(
+    args: &PackageArgs,
+    built: &CodePackage,
+    store_as: Option<&FlowName>,
+) -> Result<(), Failure> {
+    if let Some(flow) = store_as {
+        let store = open_store(args.datastore_root.as_deref())?;
+        store.put(flow, &built.bytes)?;
+    }
+    if let Some(output) = &args.output {
+        built.write_to(output)?;
+    }
+    Ok(())
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("flowc-shim: {message}");
+    ExitCode::from(2)
+}
+
+#[derive(Debug, Args)]
+struct ZygoteArgs {
+    /// Where to listen for fork requests.
+    #[arg(long, value_name = "PATH")]
+    socket: PathBuf,
+    /// Python interpreter (default: $FLOWC_PYTHON, else python3).
+    #[arg(long, value_name = "PATH")]
+    python: Option<OsString>,
+    /// The flow's Python file; its directory becomes importable.
+    #[arg(long, value_name = "PATH", conflicts_with = "code_package")]
+    flow_file: Option<PathBuf>,
+    /// Take the flow file from this code package (its hash), read from the datastore.
+    #[arg(long, value_name = "HASH", requires_all = ["package_entry", "flow"])]
+    code_package: Option<String>,
+    /// The flow file's path inside the code package.
+    #[arg(long, value_name = "ENTRY", requires = "code_package")]
+    package_entry: Option<String>,
+    /// The flow's class name (the datastore keeps code packages per flow).
+    #[arg(long, value_name = "NAME")]
+    flow: Option<String>,
+    /// The datastore root (default: $FLOWC_DATASTORE_ROOT, else .flowc).
+    #[arg(long, value_name = "ROOT")]
+    datastore_root: Option<PathBuf>,
+    /// Import the flow module once, in the zygote, so tasks do not pay for its imports.
+    #[arg(long)]
+    preload_flow: bool,
+    /// Exit, killing the tasks still running, when stdin reaches its end.
+    #[arg(long)]
+    exit_with_stdin: bool,
+    /// An environment variable for the zygote and its tasks' imports, repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+}
+
+/// `flowc-shim zygote`: becomes the zygote (the interpreter replaces this program).
+fn run_zygote(args: &ZygoteArgs) -> ExitCode {
+    let flow_file = match (&args.flow_file, &args.code_package, &args.package_entry) {
+        (Some(path), _, _) => Some(path.clone()),
+        (None, Some(hash), Some(entry)) => match zygote_package_file(args, hash, entry) {
+            Ok(path) => Some(path),
+            Err(Failure(message)) => {
+                eprintln!("flowc-shim: {message}");
+                return ExitCode::from(3);
+            }
+        },
+        _ => None,
+    };
+    if args.preload_flow && flow_file.is_none() {
+        return usage_error("--preload-flow needs --flow-file or --code-package");
+    }
+    let config = ZygoteConfig {
+        python: args.python.clone(),
+        cache_dir: None,
+        socket: Some(args.socket.clone()),
+        flow_file,
+        preload_flow: args.preload_flow,
+        env: args.env.clone(),
+    };
+    let err = zygote::exec(&config, &args.socket, args.exit_with_stdin);
+    eprintln!("flowc-shim: cannot start the zygote: {err}");
+    ExitCode::from(3)
+}
+
+/// The flow file of a code package, unpacked as `task --code-package` unpacks it, so
+/// the zygote's preloaded module is the very file the tasks name.
+fn zygote_package_file(args: &ZygoteArgs, hash: &str, entry: &str) -> Result<PathBuf, Failure> {
+    let flow = FlowName::new(args.flow.as_deref().unwrap_or_default())?;
+    let store = open_store(args.datastore_root.as_deref())?;
+    let hash = BlobHash::parse(hash).map_err(|err| Failure(format!("--code-package: {err}")))?;
+    let cache = package::cache_root(store.root());
+    let dir = package::fetch(&store, &flow, &hash, &cache)?;
+    Ok(package::entry_path(&dir, &hash, entry)?)
 }

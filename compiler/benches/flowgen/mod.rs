@@ -60,8 +60,16 @@ const DECORATORS: &[&[&str]] = &[
 ];
 
 const CHAIN_WORDS: &[&str] = &[
-    "load", "clean", "featurize", "train", "score", "evaluate", "validate", "publish",
-    "tune", "export",
+    "load",
+    "clean",
+    "featurize",
+    "train",
+    "score",
+    "evaluate",
+    "validate",
+    "publish",
+    "tune",
+    "export",
 ];
 
 const FOREACH_VARS: &[&str] = &["shards", "items", "partitions", "folds"];
@@ -128,7 +136,13 @@ impl Builder {
     }
 
     /// Adds a step whose transition is filled in later by `link`; returns its index.
-    fn push(&mut self, name: String, join: bool, doc: Option<&'static str>, body: Vec<String>) -> usize {
+    fn push(
+        &mut self,
+        name: String,
+        join: bool,
+        doc: Option<&'static str>,
+        body: Vec<String>,
+    ) -> usize {
         let decorators = self.decorators();
         // Leave some steps without a docstring, as real flows do.
         let doc = if self.rng.below(4) == 0 { None } else { doc };
@@ -164,8 +178,15 @@ impl Builder {
             let word = *self.rng.pick(CHAIN_WORDS);
             let name = self.fresh_name(word);
             let counter = self.counter;
-            let body = vec![format!("self.{word}_result = self.alpha * {counter} + len(self.region)")];
-            let index = self.push(name.clone(), false, Some("One stage of the pipeline."), body);
+            let body = vec![format!(
+                "self.{word}_result = self.alpha * {counter} + len(self.region)"
+            )];
+            let index = self.push(
+                name.clone(),
+                false,
+                Some("One stage of the pipeline."),
+                body,
+            );
             if let Some(prev) = last {
                 self.link(prev, &name);
             }
@@ -194,7 +215,8 @@ impl Builder {
             "Merge the parallel stages.",
             vec!["self.merge_artifacts(inputs, include=[\"started\"])".to_string()],
         );
-        self.steps[split_index].next = Next::To(arms.iter().map(|(entry, _)| entry.clone()).collect());
+        self.steps[split_index].next =
+            Next::To(arms.iter().map(|(entry, _)| entry.clone()).collect());
         for (_, exit) in &arms {
             self.link(*exit, &join);
         }
@@ -292,7 +314,10 @@ impl Builder {
             Segment::NestedForeach,
             Segment::BranchWithForeach,
         ];
-        let fitting: Vec<Segment> = candidates.into_iter().filter(|s| s.size() <= remaining).collect();
+        let fitting: Vec<Segment> = candidates
+            .into_iter()
+            .filter(|s| s.size() <= remaining)
+            .collect();
         if fitting.is_empty() {
             Segment::Chain(remaining)
         } else {
@@ -402,6 +427,9 @@ class Generated{count}Flow(FlowSpec):
             }
         }
     }
-    let _ = write!(out, "\n\nif __name__ == \"__main__\":\n    Generated{count}Flow()\n");
+    let _ = write!(
+        out,
+        "\n\nif __name__ == \"__main__\":\n    Generated{count}Flow()\n"
+    );
     out
 }

@@ -211,6 +211,9 @@ pub struct Parameter {
     pub span: Span,
     /// The name argument.
     pub name_span: Span,
+    /// The `default=...` argument, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_span: Option<Span>,
     pub inherited_from: Option<String>,
 }
 

@@ -448,7 +448,11 @@ class TrainFlow(FlowSpec):
         );
         assert!(out.contains("    --dataset str, required\n"), "{out}");
         assert!(
-            out.contains("        resources: cpu 2, memory 8192 MB\n"),
+            out.contains(
+                "        doc: Load data.\n        @retry(times=2)\n        \
+                 @resources(cpu=2, memory=8192)\n        @timeout(minutes=5)\n        \
+                 resources: cpu 2, memory 8192 MB\n"
+            ),
             "{out}"
         );
         assert!(

@@ -8,9 +8,12 @@
 //! and I/O problems (clap's own usage errors also exit with 2).
 
 mod check;
+mod compile;
+mod compile_argo;
 mod graph;
 mod inspect;
 mod report;
+mod run;
 mod source;
 
 use std::io::{IsTerminal, Write};
@@ -62,6 +65,9 @@ enum Command {
     Check(check::Args),
     Inspect(inspect::Args),
     Graph(graph::Args),
+    Compile(compile::Args),
+    Run(run::RunArgs),
+    Resume(run::ResumeArgs),
 }
 
 /// Run the command line and return the process's exit status.
@@ -74,6 +80,9 @@ pub(crate) fn main() -> ExitCode {
         Command::Check(args) => check::run(&args, &terminal),
         Command::Inspect(args) => inspect::run(&args, &terminal),
         Command::Graph(args) => graph::run(&args, &terminal),
+        Command::Compile(args) => compile::run(&args, &terminal),
+        Command::Run(args) => run::run(&args, &terminal),
+        Command::Resume(args) => run::resume(&args, &terminal),
     };
     outcome.emit()
 }

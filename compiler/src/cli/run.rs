@@ -68,7 +68,7 @@ pub(crate) struct ResumeArgs {
 }
 
 /// Options `run` and `resume` share.
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, clap::Args)]
 struct CommonOptions {
     /// Tasks running at once [default: the number of cores].
     #[arg(long, value_name = "N")]
@@ -91,6 +91,20 @@ struct CommonOptions {
     /// The Python interpreter for the tasks [default: $FLOWC_PYTHON, else python3].
     #[arg(long, value_name = "PATH")]
     python: Option<OsString>,
+}
+
+impl Default for CommonOptions {
+    fn default() -> Self {
+        CommonOptions {
+            max_workers: None,
+            max_num_splits: DEFAULT_MAX_NUM_SPLITS,
+            datastore_root: None,
+            tags: Vec::new(),
+            run_id_file: None,
+            flow: None,
+            python: None,
+        }
+    }
 }
 
 /// `flowc run`'s arguments once split into run options and flow parameters.
@@ -150,7 +164,9 @@ pub(crate) fn resume(args: &ResumeArgs, terminal: &Terminal) -> Outcome {
         Some(id) => id.clone(),
         None => match latest_run(&root, &plan.flow) {
             Ok(id) => id,
-            Err(message) => return Outcome::failure(Status::Trouble, format!("error: {message}\n")),
+            Err(message) => {
+                return Outcome::failure(Status::Trouble, format!("error: {message}\n"))
+            }
         },
     };
     let resume = ResumeOptions {
@@ -270,7 +286,10 @@ fn parse_run_args(args: &[OsString]) -> Result<Parsed, String> {
                 parsed.file = Some(PathBuf::from(raw));
                 continue;
             }
-            return Err(format!("argument `{}` is not valid UTF-8", raw.to_string_lossy()));
+            return Err(format!(
+                "argument `{}` is not valid UTF-8",
+                raw.to_string_lossy()
+            ));
         };
         if word == "-h" || word == "--help" {
             parsed.help = true;
@@ -350,7 +369,8 @@ fn parameter_values(
         values.insert(param.name.clone(), convert(param, value)?);
     }
     for param in &plan.parameters {
-        let has_default = param.default.is_some_and_not_null() || param.default_expression.is_some();
+        let has_default =
+            param.default.is_some_and_not_null() || param.default_expression.is_some();
         if param.required && !has_default && !values.contains_key(&param.name) {
             return Err(format!(
                 "parameter `--{}` is required: give it a value with `--{} VALUE`",
@@ -512,6 +532,7 @@ mod tests {
             ]
         );
         assert!(!parsed.help);
+        assert_eq!(parsed.options.max_num_splits, DEFAULT_MAX_NUM_SPLITS);
         assert!(parse_run_args(&os(&["flow.py", "--help"])).unwrap().help);
         let err = parse_run_args(&os(&["flow.py", "--max-workers", "many"])).unwrap_err();
         assert!(err.contains("whole number"), "{err}");
@@ -535,7 +556,12 @@ mod tests {
         };
         let values = parameter_values(
             &plan,
-            &given(&[("alpha", "0.3"), ("n-trials", "7"), ("use-gpu", "True"), ("layers", "[1]")]),
+            &given(&[
+                ("alpha", "0.3"),
+                ("n-trials", "7"),
+                ("use-gpu", "True"),
+                ("layers", "[1]"),
+            ]),
         )
         .unwrap();
         assert_eq!(values["alpha"], serde_json::json!(0.3));
@@ -575,7 +601,10 @@ mod tests {
         let mut dataset = param("dataset", ParameterType::Str, None);
         dataset.required = true;
         let help = parameters_help(&plan(vec![alpha, dataset]));
-        assert!(help.contains("--alpha FLOAT     Learning rate [default: 0.5]"), "{help}");
+        assert!(
+            help.contains("--alpha FLOAT     Learning rate [default: 0.5]"),
+            "{help}"
+        );
         assert!(help.contains("--dataset TEXT    [required]"), "{help}");
     }
 }

@@ -31,6 +31,7 @@ codes! {
     STEP_BAD_SIGNATURE = "flowc::step::bad-signature", Error, "a step must take (self) or, for a join, (self, inputs)";
     STEP_DUPLICATE = "flowc::step::duplicate", Error, "two steps with the same name";
     STEP_RESERVED_NAME = "flowc::step::reserved-name", Error, "a step name that Metaflow reserves";
+    STEP_INVALID_NAME = "flowc::step::invalid-name", Error, "a step name with characters other than lowercase letters, digits and `_`, or starting with `_`";
     NEXT_NOT_LAST = "flowc::step::next-not-last", Error, "self.next(...) must be the last statement of a step";
     NEXT_MULTIPLE = "flowc::step::multiple-next", Error, "a step calls self.next(...) more than once";
     NEXT_BAD_TARGET = "flowc::step::bad-next-target", Error, "self.next(...) takes steps written as self.<step>";
@@ -50,10 +51,14 @@ codes! {
     DECORATOR_DUPLICATE = "flowc::decorator::duplicate", Error, "the same decorator twice where only one is allowed";
     DECORATOR_MISPLACED = "flowc::decorator::misplaced", Error, "a flow decorator on a step, or a step decorator on the flow";
     MULTIPLE_COMPUTE = "flowc::decorator::multiple-compute", Error, "more than one compute decorator (@batch, @kubernetes) on a step";
+    CATCH_ON_SPLIT = "flowc::decorator::catch-on-split", Error, "@catch on a foreach or switch step, which Metaflow does not support";
+    PARALLEL_ON_SWITCH = "flowc::decorator::parallel-on-switch", Error, "@parallel on a switch step: a @parallel step must lead to its join";
     SCHEDULE_REQUIRED_PARAMETER = "flowc::decorator::schedule-required-parameter", Error, "a scheduled flow cannot have a required parameter without default";
     // The step graph.
     MISSING_START = "flowc::graph::missing-start", Error, "the flow has no start step";
     MISSING_END = "flowc::graph::missing-end", Error, "the flow has no end step";
+    MULTIPLE_START = "flowc::graph::multiple-start", Error, "several steps are marked @step(start=True)";
+    MULTIPLE_END = "flowc::graph::multiple-end", Error, "several steps are marked @step(end=True)";
     END_HAS_TRANSITION = "flowc::graph::end-has-transition", Error, "the end step must not call self.next(...)";
     MISSING_TRANSITION = "flowc::graph::missing-transition", Error, "a step other than end does not call self.next(...)";
     UNKNOWN_STEP = "flowc::graph::unknown-step", Error, "self.next(...) names a step that does not exist";

@@ -74,7 +74,7 @@ pub(crate) fn lower(
     let cx = Context::new(root, src);
     let classes = classes(&cx, root);
     let is_flow = flow_classes(&classes);
-    let chosen = choose(&classes, &is_flow, options, diagnostics)?;
+    let chosen = choose(&cx, root, &classes, &is_flow, options, diagnostics)?;
     Some(lower_flow(&cx, &classes, chosen, source, diagnostics))
 }
 
@@ -166,8 +166,115 @@ fn list(names: &[&str]) -> String {
         .join(", ")
 }
 
+/// Whether a class body defines at least one method under `@step`.
+fn has_steps(cx: &Context<'_, '_>, class: &ClassInfo<'_>) -> bool {
+    let Some(body) = class.def.body() else {
+        return false;
+    };
+    statements(body)
+        .into_iter()
+        .filter_map(FunctionDef::cast)
+        .any(|f| {
+            f.decorators()
+                .iter()
+                .any(|d| cx.imports.is(d.callee, cx.src, "step"))
+        })
+}
+
+/// No class of the file is a flow. Most often the flow class forgot its base: point at
+/// the first class with steps, and show the fix. Otherwise point at the first line of
+/// code, since the whole file is what lacks a flow.
+fn no_flow_class(cx: &Context<'_, '_>, root: Node<'_>, classes: &[ClassInfo<'_>]) -> Diagnostic {
+    if let Some(class) = classes.iter().find(|c| has_steps(cx, c)) {
+        let name = &class.name;
+        let help = match cx.imports.local_name("FlowSpec") {
+            Some(base) => format!("make it a flow: `class {name}({base}):`"),
+            None => format!(
+                "make it a flow: `class {name}(FlowSpec):`, with \
+                 `from metaflow import FlowSpec` at the top of the file"
+            ),
+        };
+        return Diagnostic::new(
+            &codes::NO_FLOW_CLASS,
+            span(class.name_node),
+            format!("class `{name}` has steps but is not a flow"),
+        )
+        .with_label("this class has steps but does not inherit from FlowSpec")
+        .with_help(help);
+    }
+    let first_code = statements(root).first().map_or(Span::new(0, 0), |stmt| {
+        // The first line of the statement, so a long class is not underlined whole.
+        let start = stmt.start_byte();
+        let line_end = cx.src[start..]
+            .find('\n')
+            .map_or(stmt.end_byte(), |i| (start + i).min(stmt.end_byte()));
+        Span::new(start, line_end.max(start))
+    });
+    Diagnostic::new(
+        &codes::NO_FLOW_CLASS,
+        first_code,
+        "this file defines no flow class",
+    )
+    .with_help(
+        "define a class that inherits from FlowSpec: \
+         `from metaflow import FlowSpec` and `class MyFlow(FlowSpec):`",
+    )
+}
+
+/// `--flow NAME` names no flow of the file. The option is not in the source, so point
+/// at the flow it most likely meant (or the first flow), naming every flow there is.
+fn unknown_flow(
+    wanted: &str,
+    classes: &[ClassInfo<'_>],
+    flows: &[usize],
+    candidate_names: &[&str],
+) -> Diagnostic {
+    let help = format!(
+        "pass `--flow` one of the flow classes in this file: {}",
+        list(candidate_names)
+    );
+    if let Some(c) = classes.iter().find(|c| c.name == wanted) {
+        return Diagnostic::new(
+            &codes::UNKNOWN_FLOW,
+            span(c.name_node),
+            format!("`--flow {wanted}` names a class that is not a flow"),
+        )
+        .with_label("does not inherit from FlowSpec")
+        .with_help(help);
+    }
+    let suggestion = did_you_mean(wanted, flows.iter().map(|&i| classes[i].name.as_str()));
+    let pointed = suggestion
+        .and_then(|s| flows.iter().copied().find(|&i| classes[i].name == s))
+        .or_else(|| flows.first().copied());
+    let message = format!("`--flow {wanted}`: this file has no flow class `{wanted}`");
+    let Some(pointed) = pointed else {
+        return Diagnostic::new(&codes::UNKNOWN_FLOW, Span::new(0, 0), message).with_help(help);
+    };
+    let label = match suggestion {
+        Some(s) => format!("did you mean `--flow {s}`?"),
+        None => format!("flow `{}`", classes[pointed].name),
+    };
+    let mut d = Diagnostic::new(
+        &codes::UNKNOWN_FLOW,
+        span(classes[pointed].name_node),
+        message,
+    )
+    .with_label(label);
+    for &i in flows {
+        if i != pointed {
+            d = d.with_related(
+                span(classes[i].name_node),
+                format!("flow `{}`", classes[i].name),
+            );
+        }
+    }
+    d.with_help(help)
+}
+
 /// The flow class to lower: `--flow`, or the one flow no other flow inherits from.
 fn choose(
+    cx: &Context<'_, '_>,
+    root: Node<'_>,
     classes: &[ClassInfo<'_>],
     is_flow: &[bool],
     options: &FrontendOptions,
@@ -194,46 +301,14 @@ fn choose(
         .map(|&i| classes[i].name.as_str())
         .collect();
     if flows.is_empty() {
-        diagnostics.push(
-            Diagnostic::new(
-                &codes::NO_FLOW_CLASS,
-                Span::new(0, 0),
-                "this file defines no flow class",
-            )
-            .with_help(
-                "define a class that inherits from FlowSpec: \
-                 `from metaflow import FlowSpec` and `class MyFlow(FlowSpec):`",
-            ),
-        );
+        diagnostics.push(no_flow_class(cx, root, classes));
         return None;
     }
     if let Some(wanted) = &options.flow {
         if let Some(&i) = flows.iter().find(|&&i| classes[i].name == *wanted) {
             return Some(i);
         }
-        let all_flows: Vec<&str> = flows.iter().map(|&i| classes[i].name.as_str()).collect();
-        let mut help = match did_you_mean(wanted, all_flows.iter().copied()) {
-            Some(s) => format!("did you mean `--flow {s}`? "),
-            None => String::new(),
-        };
-        help.push_str(&format!(
-            "flow classes in this file: {}",
-            list(&candidate_names)
-        ));
-        let d = match classes.iter().find(|c| c.name == *wanted) {
-            Some(c) => Diagnostic::new(
-                &codes::UNKNOWN_FLOW,
-                span(c.name_node),
-                format!("`--flow {wanted}` names a class that is not a flow"),
-            )
-            .with_label("does not inherit from FlowSpec"),
-            None => Diagnostic::new(
-                &codes::UNKNOWN_FLOW,
-                Span::new(0, 0),
-                format!("`--flow {wanted}`: this file has no flow class `{wanted}`"),
-            ),
-        };
-        diagnostics.push(d.with_help(help));
+        diagnostics.push(unknown_flow(wanted, classes, &flows, &candidate_names));
         return None;
     }
     match candidates.as_slice() {
@@ -389,7 +464,9 @@ fn merge<T>(items: &mut Vec<T>, index: &mut HashMap<String, usize>, key: String,
 
 /// The entry (or exit) step as Metaflow 2.19 resolves it: the one step marked
 /// `@step(start=True)`, else the step named `start`; a flow of a single step starts and
-/// ends there.
+/// ends there. Several marked steps are reported here, and the name is left empty:
+/// like Metaflow, flowc then has no entry (or exit), and the graph rules that need one
+/// stay silent instead of guessing.
 fn entry_or_exit(steps: &[StepDraft], entry: bool, diagnostics: &mut Vec<Diagnostic>) -> String {
     let (fallback, mark) = if entry {
         ("start", "start")
@@ -406,28 +483,31 @@ fn entry_or_exit(steps: &[StepDraft], entry: bool, diagnostics: &mut Vec<Diagnos
     match marked.as_slice() {
         [] => fallback.to_string(),
         [one] => one.step.name.clone(),
-        [first, rest @ ..] => {
+        [first, second, rest @ ..] => {
             let code = if entry {
-                &codes::MISSING_START
+                &codes::MULTIPLE_START
             } else {
-                &codes::MISSING_END
+                &codes::MULTIPLE_END
             };
             let names: Vec<&str> = marked.iter().map(|d| d.step.name.as_str()).collect();
             let mut d = Diagnostic::new(
                 code,
-                first.step.name_span,
+                second.step.name_span,
                 format!(
                     "several steps are marked `@step({mark}=True)`: {}",
                     list(&names)
                 ),
             )
-            .with_label(format!("marked `{mark}=True`"))
-            .with_help(format!("mark exactly one step with `@step({mark}=True)`"));
+            .with_label(format!("also marked `{mark}=True`"))
+            .with_related(first.step.name_span, format!("first marked `{mark}=True`"));
             for other in rest {
                 d = d.with_related(other.step.name_span, format!("also marked `{mark}=True`"));
             }
-            diagnostics.push(d);
-            first.step.name.clone()
+            diagnostics.push(d.with_help(format!(
+                "mark exactly one step with `@step({mark}=True)`: the flow has one {}",
+                if entry { "entry" } else { "exit" }
+            )));
+            String::new()
         }
     }
 }

@@ -141,6 +141,16 @@ impl Imports {
         expr.kind() == "identifier" && self.metaflow_modules.contains(text(expr, src))
     }
 
+    /// The local name the Metaflow object `name` was imported under, if it was (the
+    /// first in alphabetical order when there are several, to stay deterministic).
+    pub(crate) fn local_name(&self, name: &str) -> Option<&str> {
+        self.metaflow_names
+            .iter()
+            .filter(|(_, imported)| imported.as_str() == name)
+            .map(|(local, _)| local.as_str())
+            .min()
+    }
+
     /// Whether `expr` is the Metaflow object `name` (e.g. `step`, `Parameter`).
     pub(crate) fn is(&self, expr: Node<'_>, src: &str, name: &str) -> bool {
         self.metaflow_name(expr, src) == Some(name)

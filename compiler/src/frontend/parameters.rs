@@ -357,6 +357,7 @@ impl<'t> Declaration<'_, 't, '_> {
             is_text,
             span: span(assign.node),
             name_span,
+            default_span: self.args.get("default").map(|a| span(a.node)),
             inherited_from: inherited_from.map(str::to_string),
         }
     }

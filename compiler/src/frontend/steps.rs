@@ -29,6 +29,42 @@ const RESERVED: &[&str] = &[
     "script_name",
 ];
 
+/// Metaflow's rule for step names: lowercase ASCII letters, digits and `_`, not
+/// starting with `_` (names end up in paths, URLs and orchestrator object names).
+fn is_valid_step_name(name: &str) -> bool {
+    !name.starts_with('_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A valid name close to `name`, for the help: `trainModel` → `train_model`.
+fn valid_step_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            if previous_lower {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            previous_lower = false;
+        } else if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+            previous_lower = true;
+        } else if !out.ends_with('_') {
+            out.push('_');
+            previous_lower = false;
+        }
+    }
+    let trimmed = out.trim_matches('_');
+    if trimmed.is_empty() || trimmed.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("step_{trimmed}")
+    } else {
+        trimmed.to_string()
+    }
+}
+
 /// The arguments `@step(...)` takes.
 const STEP_ARGUMENTS: &[&str] = &["start", "end", "node_info"];
 
@@ -181,6 +217,19 @@ fn lower_one<'t>(
             )
             .with_label("reserved")
             .with_help(format!("rename the step, e.g. `{name}_step`")),
+        );
+    } else if !is_valid_step_name(&name) {
+        diagnostics.push(
+            Diagnostic::new(
+                &codes::STEP_INVALID_NAME,
+                span(name_node),
+                format!("`{name}` is not a valid step name"),
+            )
+            .with_label("Metaflow refuses this name")
+            .with_help(format!(
+                "use only lowercase letters, digits and `_`, not starting with `_`: e.g. `{}`",
+                valid_step_name(&name)
+            )),
         );
     }
     let (params, params_span, positional) = signature(def, &name, cx.src, diagnostics);

@@ -202,16 +202,19 @@ fn step_body(body: &str) -> String {
     )
 }
 
+/// The steps a transition leads to, in order.
+fn target_names(t: &Transition) -> Vec<&str> {
+    t.targets().into_iter().map(|t| t.step.as_str()).collect()
+}
+
 #[test]
 fn next_not_last_and_multiple() {
     let src = step_body(
         "        if self.x:\n            self.next(self.a)\n        else:\n            self.next(self.b)",
     );
     let parsed = run(&src);
-    let not_last = with_code(&parsed, &src, &codes::NEXT_NOT_LAST);
-    assert_eq!(not_last.len(), 2);
-    assert_eq!(not_last[0].1, "self.next(self.a)");
-    assert_eq!(not_last[1].1, "self.next(self.b)");
+    // One mistake, one diagnostic: the calls are not also reported as not last.
+    assert!(with_code(&parsed, &src, &codes::NEXT_NOT_LAST).is_empty());
     let multiple = with_code(&parsed, &src, &codes::NEXT_MULTIPLE);
     assert_eq!(
         multiple,
@@ -220,9 +223,14 @@ fn next_not_last_and_multiple() {
             "self.next(self.b)"
         )]
     );
-    // The first call still gives the graph its edge.
+    assert_eq!(parsed.diagnostics.len(), 1, "{:#?}", parsed.diagnostics);
+    // Both calls give the graph their edge, as a choice (no split to join).
     let flow = parsed.flow.expect("flow");
-    assert!(matches!(&flow.steps[0].transition, Transition::Linear { to } if to.step == "a"));
+    assert!(matches!(
+        &flow.steps[0].transition,
+        Transition::Switch { .. }
+    ));
+    assert_eq!(target_names(&flow.steps[0].transition), ["a", "b"]);
 
     let src = step_body("        self.next(self.a)\n        pass");
     let parsed = run(&src);
@@ -235,12 +243,51 @@ fn next_not_last_and_multiple() {
     );
     assert!(with_code(&parsed, &src, &codes::NEXT_MULTIPLE).is_empty());
 
-    let src = step_body("        self.next(self.a)\n        self.next(self.b)");
+    let src = step_body(
+        "        self.next(self.a)\n        self.next(self.b)\n        self.next(self.a)",
+    );
     let parsed = run(&src);
-    assert_eq!(with_code(&parsed, &src, &codes::NEXT_NOT_LAST).len(), 1);
+    assert!(with_code(&parsed, &src, &codes::NEXT_NOT_LAST).is_empty());
+    let d = &parsed.diagnostics;
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0].code, codes::NEXT_MULTIPLE.name);
+    assert_eq!(d[0].related.len(), 2);
+    let flow = parsed.flow.expect("flow");
+    assert_eq!(target_names(&flow.steps[0].transition), ["a", "b"]);
+    assert_eq!(
+        at(&src, flow.steps[0].transition_span.expect("span")),
+        "self.next(self.a)"
+    );
+
+    // The same step twice is one plain edge.
+    let src = step_body("        self.next(self.a)\n        self.next(self.a)");
+    let flow = run(&src).flow.expect("flow");
+    assert!(matches!(&flow.steps[0].transition, Transition::Linear { to } if to.step == "a"));
+
+    // A call of another form keeps its own reading, and each call's mistakes show.
+    let src = step_body(
+        "        self.next(self.a, foreach='items')\n        self.next(self.b, each='x')",
+    );
+    let parsed = run(&src);
     assert_eq!(with_code(&parsed, &src, &codes::NEXT_MULTIPLE).len(), 1);
+    assert_eq!(
+        with_code(&parsed, &src, &codes::NEXT_BAD_ARGUMENTS).len(),
+        1
+    );
     let flow = parsed.flow.expect("flow");
     assert!(matches!(&flow.steps[0].transition, Transition::Linear { to } if to.step == "b"));
+}
+
+#[test]
+fn foreach_with_several_targets_leads_to_each() {
+    let src = step_body("        self.next(self.a, self.b, foreach='items')");
+    let parsed = run(&src);
+    assert_eq!(
+        with_code(&parsed, &src, &codes::NEXT_BAD_ARGUMENTS),
+        [("`foreach=` takes exactly one target step", "self.b")]
+    );
+    let flow = parsed.flow.expect("flow");
+    assert_eq!(target_names(&flow.steps[0].transition), ["a", "b"]);
 }
 
 #[test]
@@ -554,12 +601,24 @@ class F(FlowSpec):
     let twice = "from metaflow import FlowSpec, step\nclass F(FlowSpec):\n    @step(start=True)\n    def a(self):\n        self.next(self.b)\n    @step(start=True)\n    def b(self):\n        pass\n";
     let parsed = run(twice);
     assert_eq!(
-        with_code(&parsed, twice, &codes::MISSING_START),
+        with_code(&parsed, twice, &codes::MULTIPLE_START),
         [(
             "several steps are marked `@step(start=True)`: `a`, `b`",
-            "a"
+            "b"
         )]
     );
+    assert_eq!(at(twice, parsed.diagnostics[0].related[0].span), "a");
+    // No entry then, as in Metaflow: nothing downstream guesses one.
+    assert_eq!(parsed.flow.expect("flow").start_step, "");
+
+    let ends = "from metaflow import FlowSpec, step\nclass F(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.a, self.b)\n    @step(end=True)\n    def a(self):\n        pass\n    @step(end=True)\n    def b(self):\n        pass\n    @step(end=True)\n    def c(self):\n        pass\n";
+    let parsed = run(ends);
+    let d = &parsed.diagnostics;
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0].code, codes::MULTIPLE_END.name);
+    assert_eq!(at(ends, d[0].span), "b");
+    assert_eq!(d[0].related.len(), 2);
+    assert_eq!(parsed.flow.expect("flow").end_step, "");
 
     let bad = "from metaflow import FlowSpec, step\nclass F(FlowSpec):\n    @step(begin=True)\n    def start(self):\n        self.next(self.end)\n    @step(end=1)\n    def end(self):\n        pass\n";
     let parsed = run(bad);
@@ -575,13 +634,14 @@ class F(FlowSpec):
 
 #[test]
 fn no_flow_class() {
-    let src = "class NotAFlow:\n    pass\n";
+    // No class with steps: the first line of code, not the comment above it.
+    let src = "# a helper module\n\nclass NotAFlow:\n    pass\n";
     let parsed = run(src);
     assert!(parsed.flow.is_none());
     assert_eq!(parsed.diagnostics.len(), 1);
     let d = &parsed.diagnostics[0];
     assert_eq!(d.code, codes::NO_FLOW_CLASS.name);
-    assert_eq!(d.span, Span::new(0, 0));
+    assert_eq!(at(src, d.span), "class NotAFlow:");
     assert!(d
         .help
         .as_deref()
@@ -590,6 +650,35 @@ fn no_flow_class() {
     // A FlowSpec imported from elsewhere is not Metaflow's.
     let src = "from mylib import FlowSpec\nclass F(FlowSpec):\n    pass\n";
     assert_eq!(run(src).diagnostics[0].code, codes::NO_FLOW_CLASS.name);
+
+    // A class with steps that forgot its base: that class, and the fix.
+    let src = "from metaflow import step\n\nclass Helper:\n    pass\n\nclass TrainFlow:\n    @step\n    def start(self):\n        pass\n";
+    let parsed = run(src);
+    let d = &parsed.diagnostics[0];
+    assert_eq!(d.code, codes::NO_FLOW_CLASS.name);
+    assert_eq!(at(src, d.span), "TrainFlow");
+    assert_eq!(d.message, "class `TrainFlow` has steps but is not a flow");
+    assert_eq!(
+        d.label,
+        "this class has steps but does not inherit from FlowSpec"
+    );
+    assert_eq!(
+        d.help.as_deref(),
+        Some(
+            "make it a flow: `class TrainFlow(FlowSpec):`, with \
+             `from metaflow import FlowSpec` at the top of the file"
+        )
+    );
+    // FlowSpec imported under another name: the fix uses that name.
+    let src = "from metaflow import FlowSpec as FS, step\n\nclass TrainFlow:\n    @step\n    def start(self):\n        pass\n";
+    let parsed = run(src);
+    assert_eq!(
+        parsed.diagnostics[0].help.as_deref(),
+        Some("make it a flow: `class TrainFlow(FS):`")
+    );
+    // Only comments: an empty span at the start is all there is.
+    let parsed = run("# nothing here\n");
+    assert_eq!(parsed.diagnostics[0].span, Span::new(0, 0));
 }
 
 const TWO_FLOWS: &str = r#"from metaflow import FlowSpec, step
@@ -633,9 +722,16 @@ fn choosing_a_flow_with_options() {
     assert!(parsed.flow.is_none());
     let d = &parsed.diagnostics[0];
     assert_eq!(d.code, codes::UNKNOWN_FLOW.name);
+    // The option is not in the file: the flow it most likely meant is.
+    assert_eq!(at(TWO_FLOWS, d.span), "Second");
+    assert_eq!(d.label, "did you mean `--flow Second`?");
+    assert_eq!(at(TWO_FLOWS, d.related[0].span), "First");
     let help = d.help.as_deref().unwrap_or("");
-    assert!(help.contains("did you mean `--flow Second`?"), "{help}");
     assert!(help.contains("`First`, `Second`"), "{help}");
+    let parsed = run_with(TWO_FLOWS, "Zzz");
+    let d = &parsed.diagnostics[0];
+    assert_eq!(at(TWO_FLOWS, d.span), "First");
+    assert_eq!(d.label, "flow `First`");
 
     let parsed = run_with(TWO_FLOWS, "Helper");
     let d = &parsed.diagnostics[0];
@@ -1012,4 +1108,34 @@ fn a_thousand_steps_parse_quickly() {
     assert_eq!(flow.steps.len(), 1003);
     // Generous for unoptimised test builds; release is far below 50 ms.
     assert!(elapsed.as_millis() < 2000, "took {elapsed:?}");
+}
+
+#[test]
+fn step_names_metaflow_refuses() {
+    for (name, suggestion) in [
+        ("trainModel", "train_model"),
+        ("_private", "private"),
+        ("Étape", "tape"),
+        ("_2nd", "step_2nd"),
+    ] {
+        let src = format!(
+            "from metaflow import FlowSpec, step\nclass F(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.{name})\n    @step\n    def {name}(self):\n        self.next(self.end)\n    @step\n    def end(self):\n        pass\n"
+        );
+        let parsed = run(&src);
+        let d = with_code(&parsed, &src, &codes::STEP_INVALID_NAME);
+        assert_eq!(
+            d,
+            [(format!("`{name}` is not a valid step name").as_str(), name)],
+            "{name}"
+        );
+        let help = parsed.diagnostics[0].help.as_deref().unwrap_or("");
+        assert!(help.ends_with(&format!("e.g. `{suggestion}`")), "{help}");
+    }
+    // Near misses: digits and inner underscores are fine; a reserved word is reported
+    // as reserved, once.
+    clean("from metaflow import FlowSpec, step\nclass F(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.step_2b)\n    @step\n    def step_2b(self):\n        self.next(self.end)\n    @step\n    def end(self):\n        pass\n");
+    let src = "from metaflow import FlowSpec, step\nclass F(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.next)\n    @step\n    def next(self):\n        self.next(self.end)\n    @step\n    def end(self):\n        pass\n";
+    let parsed = run(src);
+    assert_eq!(parsed.diagnostics.len(), 1, "{:#?}", parsed.diagnostics);
+    assert_eq!(parsed.diagnostics[0].code, codes::STEP_RESERVED_NAME.name);
 }

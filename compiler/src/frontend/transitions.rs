@@ -17,7 +17,16 @@ use crate::diagnostics::{codes, did_you_mean, Diagnostic};
 /// The keyword arguments `self.next(...)` takes.
 const KEYWORDS: &[&str] = &["foreach", "condition"];
 
+/// What every `self.next(...)` diagnostic suggests for choosing at run time.
+const SWITCH_HINT: &str = "to choose between steps at run time, use a switch: \
+                           `self.next({\"a\": self.a, \"b\": self.b}, condition=\"var\")`";
+
 /// Read the transition of the step `step` whose body is `body`.
+///
+/// One mistake gets one diagnostic: several calls are reported as such (and not also
+/// as calls that are not last), and the transition then leads to every step any of
+/// them names, so that the graph checks do not add "unreachable" for the steps the
+/// other calls meant.
 pub(crate) fn lower<'t>(
     body: Node<'t>,
     step: &str,
@@ -35,44 +44,88 @@ pub(crate) fn lower<'t>(
         })
         .filter(|c| is_self_next(*c, src));
 
-    for call in &calls {
-        if tail.is_some_and(|t| t.node.id() == call.node.id()) {
-            continue;
-        }
-        diagnostics.push(
-            Diagnostic::new(
-                &codes::NEXT_NOT_LAST,
-                span(call.node),
-                format!("`self.next(...)` in step `{step}` is not its last statement"),
+    match calls.as_slice() {
+        [] => (Transition::End, None),
+        [only] => {
+            if !tail.is_some_and(|t| t.node.id() == only.node.id()) {
+                diagnostics.push(
+                    Diagnostic::new(
+                        &codes::NEXT_NOT_LAST,
+                        span(only.node),
+                        format!("`self.next(...)` in step `{step}` is not its last statement"),
+                    )
+                    .with_label("not the last statement")
+                    .with_help(format!(
+                        "make `self.next(...)` the last statement of the step; {SWITCH_HINT}"
+                    )),
+                );
+            }
+            (
+                lower_call(*only, step, src, eval, diagnostics),
+                Some(span(only.node)),
             )
-            .with_label("not the last statement")
-            .with_help(
-                "make `self.next(...)` the last statement of the step; to choose between \
-                 steps at run time, use a switch: `self.next({\"a\": self.a, \"b\": self.b}, \
-                 condition=\"var\")`",
-            ),
-        );
-    }
-    if let [first, second, ..] = calls.as_slice() {
-        diagnostics.push(
-            Diagnostic::new(
+        }
+        [first, second, rest @ ..] => {
+            let mut d = Diagnostic::new(
                 &codes::NEXT_MULTIPLE,
                 span(second.node),
                 format!("step `{step}` calls `self.next(...)` more than once"),
             )
             .with_label("another `self.next(...)`")
-            .with_related(span(first.node), "first `self.next(...)` here")
-            .with_help("call `self.next(...)` exactly once, as the step's last statement"),
-        );
+            .with_related(span(first.node), "first `self.next(...)` here");
+            for call in rest {
+                d = d.with_related(span(call.node), "and another one here");
+            }
+            diagnostics.push(d.with_help(format!(
+                "call `self.next(...)` exactly once, as the step's last statement; {SWITCH_HINT}"
+            )));
+            // Every call is read, so that each one's own mistakes are reported too.
+            let lowered: Vec<Transition> = calls
+                .iter()
+                .map(|c| lower_call(*c, step, src, eval, diagnostics))
+                .collect();
+            let chosen = tail
+                .and_then(|t| calls.iter().position(|c| c.node.id() == t.node.id()))
+                .unwrap_or(0);
+            let at = span(calls[chosen].node);
+            let transition = match any_of(&lowered) {
+                Some(merged) => merged,
+                None => lowered.into_iter().nth(chosen).unwrap_or(Transition::End),
+            };
+            (transition, Some(at))
+        }
     }
-    // Without a proper tail, still read the first call so that the graph checks see
-    // the intended edges instead of a cascade of "unreachable" errors.
-    match tail.or_else(|| calls.first().copied()) {
-        Some(call) => (
-            lower_call(call, step, src, eval, diagnostics),
-            Some(span(call.node)),
-        ),
-        None => (Transition::End, None),
+}
+
+/// Several plain `self.next(self.x)` calls read as one choice between their targets:
+/// the graph then has an edge to each step named, and as exactly one of them can run,
+/// no split opens that a join would have to close. `None` when some call is not a
+/// plain one: its own form is kept then.
+fn any_of(lowered: &[Transition]) -> Option<Transition> {
+    let mut targets: Vec<Target> = Vec::new();
+    for t in lowered {
+        let Transition::Linear { to } = t else {
+            return None;
+        };
+        if !targets.iter().any(|seen| seen.step == to.step) {
+            targets.push(to.clone());
+        }
+    }
+    match targets.len() {
+        0 => None,
+        1 => targets.pop().map(|to| Transition::Linear { to }),
+        _ => Some(Transition::Switch {
+            // No condition names the choice: the calls themselves are the mistake.
+            on: String::new(),
+            on_span: targets[0].span,
+            cases: targets
+                .into_iter()
+                .map(|target| SwitchCase {
+                    value: target.step.clone(),
+                    target,
+                })
+                .collect(),
+        }),
     }
 }
 
@@ -196,7 +249,13 @@ fn lower_call<'t>(
             ));
         }
         let over = literal_name(value, "foreach", src, eval, diagnostics);
-        return match targets.into_iter().next() {
+        let mut targets = targets;
+        if targets.len() > 1 {
+            // Reported above. Still lead to every step named, as the branch the call
+            // reads like, so that none of them looks unreachable.
+            return Transition::Branch { to: targets };
+        }
+        return match targets.pop() {
             Some(to) => Transition::Foreach {
                 to,
                 over,

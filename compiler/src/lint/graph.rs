@@ -359,6 +359,12 @@ pub(crate) fn is_parallel(step: &Step) -> bool {
     step.spec.parallel || step.decorators.iter().any(|d| d.name == "parallel")
 }
 
+/// True when the step has a `self.next(...)` call that the frontend could not read (it
+/// reports why): the IR then holds `Transition::End` with the call's span.
+pub(crate) fn has_unread_transition(step: &Step) -> bool {
+    matches!(step.transition, Transition::End) && step.transition_span.is_some()
+}
+
 /// The span to point at for a step's transition: the `self.next(...)` call, or the
 /// step's name when there is none.
 pub(crate) fn next_span(step: &Step) -> flowc_ir::Span {

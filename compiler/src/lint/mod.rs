@@ -51,6 +51,8 @@ pub(crate) const RULES: &[Rule] = &[
     rules::inputs_not_join::RULE,
     rules::unbalanced_join::RULE,
     rules::parallel_not_joined::RULE,
+    rules::parallel_on_switch::RULE,
+    rules::catch_on_split::RULE,
     rules::multiple_compute::RULE,
     rules::param_duplicate::RULE,
     rules::param_reserved_name::RULE,

@@ -13,14 +13,14 @@
 //! branches of one split, all of them; at any other step the contexts must agree. A
 //! finding that involves a split already reported, or a split with a branch that
 //! stops early because of an error another rule reports (a missing `self.next`, an
-//! unknown target, a cycle), is dropped: one mistake, one diagnostic.
+//! unknown target, a cycle, a `@parallel` switch), is dropped: one mistake, one diagnostic.
 
 use std::collections::{HashMap, HashSet};
 
 use flowc_ir::Transition;
 use petgraph::graph::NodeIndex;
 
-use super::graph::{EdgeKind, StepGraph};
+use super::graph::{is_parallel, EdgeKind, StepGraph};
 
 /// An interned split stack; `ROOT` is the empty one.
 type Ctx = usize;
@@ -355,7 +355,11 @@ impl Walk<'_, '_> {
                 let recursion = to == node && g.edge(e).kind == EdgeKind::Switch;
                 !(g.is_forward(e) || recursion)
             });
-            if g.is_dead_end(node) || closes_cycle {
+            // A `@parallel` switch leaves its gang without the one join it needs;
+            // `parallel_on_switch` says so.
+            let parallel_switch = is_parallel(g.step(node))
+                && matches!(g.step(node).transition, Transition::Switch { .. });
+            if g.is_dead_end(node) || closes_cycle || parallel_switch {
                 broken.extend(self.open_splits(ctx));
             }
             let into_join = g

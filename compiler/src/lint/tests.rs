@@ -169,6 +169,14 @@ impl FlowBuilder {
         self
     }
 
+    /// Changes step `name` in place, for what the short forms do not cover.
+    fn edit(mut self, name: &str, edit: impl FnOnce(&mut Step)) -> Self {
+        if let Some(s) = self.flow.steps.iter_mut().find(|s| s.name == name) {
+            edit(s);
+        }
+        self
+    }
+
     /// A parameter bound to `attr`, named `name`, with no default; `edit` adjusts it.
     fn param(mut self, attr: &str, name: &str, edit: impl FnOnce(&mut Parameter)) -> Self {
         let mut p = Parameter {
@@ -184,6 +192,7 @@ impl FlowBuilder {
             is_text: true,
             span: self.span(),
             name_span: self.span(),
+            default_span: None,
             inherited_from: None,
         };
         edit(&mut p);
@@ -434,6 +443,27 @@ fn missing_start_is_reported_once_without_unreachable_steps() {
 }
 
 #[test]
+fn several_marked_entries_leave_no_entry_to_miss() {
+    // The frontend reports several `@step(start=True)` and leaves the name empty:
+    // no graph rule guesses an entry then.
+    let flow = FlowBuilder::new()
+        .step("a", next("merge"))
+        .step("b", next("merge"))
+        .step("merge", next("end"))
+        .step("end", end())
+        .entry("", "end")
+        .build();
+    assert_clean(&flow);
+    let flow = FlowBuilder::new()
+        .step("start", next("end"))
+        .step("end", end())
+        .step("other", end())
+        .entry("start", "")
+        .build();
+    assert_clean(&flow);
+}
+
+#[test]
 fn missing_end_points_at_steps_without_transition() {
     let flow = FlowBuilder::new()
         .step("start", next("finish"))
@@ -496,6 +526,24 @@ fn missing_transition() {
         .help
         .as_deref()
         .is_some_and(|h| h.contains("self.next(self.<next>)")));
+}
+
+#[test]
+fn unreadable_transition_is_left_to_the_frontend() {
+    // `self.next("a")`: the frontend reports it and keeps the call's span.
+    let flow = FlowBuilder::new()
+        .step("start", end())
+        .step("a", next("end"))
+        .step("end", end())
+        .edit("start", |s| s.transition_span = Some(Span::new(900, 910)))
+        .build();
+    assert_clean(&flow);
+    // The end step must not call `self.next(...)`, readable or not.
+    let flow = linear()
+        .edit("end", |s| s.transition_span = Some(Span::new(900, 910)))
+        .build();
+    let d = only(&flow, &codes::END_HAS_TRANSITION);
+    assert_eq!(d.span, Span::new(900, 910));
 }
 
 // ---- targets, cycles, reachability --------------------------------------------------
@@ -748,6 +796,18 @@ fn inputs_without_a_split() {
 }
 
 #[test]
+fn bad_signature_is_not_also_reported_as_a_join() {
+    // `def train(self, rows, columns)`: the frontend reports the signature.
+    let flow = linear()
+        .edit("a", |s| {
+            s.params = vec!["rows".into(), "columns".into()];
+            s.is_join = true;
+        })
+        .build();
+    assert_clean(&flow);
+}
+
+#[test]
 fn inputs_on_one_branch_only() {
     let flow = FlowBuilder::new()
         .step("start", branch(["a", "b"]))
@@ -876,6 +936,80 @@ fn parallel_step_must_lead_to_a_join() {
 // ---- decorators and parameters ---------------------------------------------------
 
 #[test]
+fn catch_on_a_foreach_or_switch_step() {
+    let fans_out = FlowBuilder::new()
+        .step("start", foreach("train"))
+        .step("train", next("join"))
+        .join("join", next("end"))
+        .step("end", end())
+        .decorate("start", "catch")
+        .build();
+    let d = only(&fans_out, &codes::CATCH_ON_SPLIT);
+    assert_eq!(d.span, step(&fans_out, "start").decorators[0].span);
+    assert_eq!(d.related[0].span, next_span(&fans_out, "start"));
+    assert_message(&d, "a foreach step");
+
+    let switches = FlowBuilder::new()
+        .step("start", switch([("a", "a"), ("b", "b")]))
+        .step("a", next("end"))
+        .step("b", next("end"))
+        .step("end", end())
+        .decorate("start", "catch")
+        .build();
+    assert_message(&only(&switches, &codes::CATCH_ON_SPLIT), "a switch step");
+
+    // Near misses: @catch on a branch split, on a foreach body and on a join is fine.
+    assert_clean(
+        &FlowBuilder::new()
+            .step("start", branch(["a", "b"]))
+            .step("a", next("join"))
+            .step("b", next("join"))
+            .join("join", next("end"))
+            .step("end", end())
+            .decorate("start", "catch")
+            .decorate("join", "catch")
+            .build(),
+    );
+    assert_clean(
+        &FlowBuilder::new()
+            .step("start", foreach("train"))
+            .step("train", next("join"))
+            .join("join", next("end"))
+            .step("end", end())
+            .decorate("train", "catch")
+            .build(),
+    );
+}
+
+#[test]
+fn parallel_step_with_a_switch() {
+    let flow = FlowBuilder::new()
+        .step("start", next("train"))
+        .step("train", switch([("ok", "collect"), ("retry", "again")]))
+        .join("collect", next("end"))
+        .join("again", next("end"))
+        .step("end", end())
+        .decorate("train", "parallel")
+        .build();
+    // One diagnostic: not also "not joined", "switch into join" or an open split.
+    let d = only(&flow, &codes::PARALLEL_ON_SWITCH);
+    assert_eq!(d.span, step(&flow, "train").decorators[0].span);
+    assert_eq!(d.related[0].span, next_span(&flow, "train"));
+    // Near miss: a switch after the gang's join is fine.
+    assert_clean(
+        &FlowBuilder::new()
+            .step("start", next("train"))
+            .step("train", next("collect"))
+            .join("collect", next("route"))
+            .step("route", switch([("a", "a"), ("b", "end")]))
+            .step("a", next("end"))
+            .step("end", end())
+            .decorate("train", "parallel")
+            .build(),
+    );
+}
+
+#[test]
 fn two_compute_decorators() {
     let flow = linear()
         .decorate("a", "batch")
@@ -959,11 +1093,31 @@ fn default_of_the_wrong_type() {
     };
     let flow = bad(ParameterType::Int, Value::Str("x".into()));
     let d = only(&flow, &codes::PARAM_DEFAULT_TYPE);
+    // Without a recorded default span, the whole assignment.
     assert_eq!(d.span, flow.parameters[0].span);
-    assert_message(&d, "is not an int");
-    only(
+    assert_eq!(d.message, "default `\"x\"` of parameter `n` is not an int");
+    assert_eq!(
+        d.help.as_deref(),
+        Some("give an int default, or change `type=` to match the default")
+    );
+    let mut pointed = flow.clone();
+    pointed.parameters[0].default_span = Some(Span::new(3, 9));
+    assert_eq!(
+        only(&pointed, &codes::PARAM_DEFAULT_TYPE).span,
+        Span::new(3, 9)
+    );
+    let d = only(
         &bad(ParameterType::Int, Value::Float(2.5)),
         &codes::PARAM_DEFAULT_TYPE,
+    );
+    assert_message(&d, "default `2.5` of parameter `n` is a float");
+    let d = only(
+        &bad(ParameterType::Str, Value::List(vec![Value::Int(1)])),
+        &codes::PARAM_DEFAULT_TYPE,
+    );
+    assert_eq!(
+        d.message,
+        "the default of parameter `n` is a list, not a str"
     );
     only(
         &bad(ParameterType::Bool, Value::Str("maybe".into())),

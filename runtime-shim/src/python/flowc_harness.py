@@ -31,6 +31,11 @@ _PICKLE_PROTOCOL = 4
 # alone is passed on by its hash instead of being pickled again.
 _IMMUTABLE = (bool, int, float, complex, str, bytes, type(None))
 _PARAMETERS_STEP = "_parameters"
+# The flow module a zygote imported once (`module`), the `key` (`_preload_key`) of the
+# file it came from and the environment (`env`) it was executed in.
+_PRELOADED = {}
+# In a forked task: the variables its shim set for it alone (`@environment`).
+_TASK_ENV = {}
 
 
 class ShimError(Exception):
@@ -228,16 +233,28 @@ def _place_flow_dir(flow_dir):
         position = sys.path.index(_HERE) + 1
     except ValueError:
         position = 0
-    sys.path.insert(position, flow_dir)
+    # A forked task inherits the zygote's sys.path, which may hold the directory already.
+    if sys.path[position:position + 1] != [flow_dir]:
+        sys.path.insert(position, flow_dir)
 
 
 def _load_flow_file(path):
-    """Executes the flow file as `__main__`, as `python flow.py` would, up to `Flow()`."""
+    """Executes the flow file as `__main__`, as `python flow.py` would, up to `Flow()`.
+
+    In a task forked from a zygote that preloaded this very file, under the same
+    environment, the preloaded module is used instead: its module-level code (and the
+    imports it makes) already ran once, in the zygote.
+    """
     import builtins
 
     from metaflow import flowspec
 
     path = os.path.abspath(path)
+    preloaded = _preloaded_module(path)
+    if preloaded is not None:
+        sys.modules["__main__"] = preloaded
+        sys.argv = [path]
+        return preloaded
     with open(path, "rb") as handle:
         source = handle.read()
     module = type(sys)("__main__")
@@ -584,7 +601,15 @@ def main():
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-    channel = Channel(fd)
+    sys.exit(_serve(Channel(fd)))
+
+
+def _serve(channel):
+    """Runs the task the shim describes on `channel`; returns the process's exit code.
+
+    The one code path of a task, whether the shim started this interpreter or a zygote
+    forked it.
+    """
     try:
         init, _ = channel.recv()
         _place_flow_dir(os.path.dirname(os.path.abspath(init["flow_file"])))
@@ -600,4 +625,489 @@ def main():
     except ShimError as exc:
         sys.stderr.write("flowc harness: %s\n" % exc)
         code = 3
-    sys.exit(code)
+    return code
+
+
+# -- the zygote: a warm interpreter that forks one process per task ------------------
+#
+# `flowc-shim zygote` starts `python -c 'import flowc_harness; flowc_harness.zygote()'
+# CONFIG`. The zygote pays once for what every task would pay again (starting the
+# interpreter, importing this module, the compatibility package and, when asked, the
+# user's flow module with its numpy or pandas), then forks a fresh process per task.
+# A task is thus isolated exactly as a new interpreter would be: whatever one task
+# changes lives and dies in its own process, and the next task forks from the
+# untouched zygote.
+#
+# Requests come over a Unix socket, one connection per request, in the frames of the
+# control channel. `{"op": "hello"}` is answered with the zygote's pid, interpreter and
+# harness directory. `{"op": "fork", "harness_dir", "cwd", "env", "task_env"}` (`env`
+# is the task's whole environment, `task_env` the part its shim set for it alone, from
+# `@environment`) must carry three
+# file descriptors (SCM_RIGHTS): the task's control socket, its stdout and its stderr.
+# The zygote forks, answers `{"op": "forked", "pid"}`, and once the task's process has
+# ended, `{"op": "exit", "pid", "status"}` with the raw wait status. A requester that
+# hangs up first (the shim was killed, e.g. by `@timeout`) takes its task with it: the
+# zygote kills the task's process group.
+
+_MAX_REQUEST = 1 << 24
+
+
+def _preload_key(path):
+    """What identifies the flow file a zygote preloaded: a task whose file has another
+    key (it was edited since) executes it again."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (path, st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _preloaded_module(path):
+    """The zygote's module for `path`, if a task may use it: same file, and no variable
+    of the task's own (`@environment`, which module-level code may read) that the
+    preload did not see with the same value. The rest of the environment is the one the
+    scheduler gave the zygote and every shim alike."""
+    module = _PRELOADED.get("module")
+    if module is None or _PRELOADED["key"] != _preload_key(path):
+        return None
+    seen = _PRELOADED["env"]
+    if any(seen.get(key) != value for key, value in _TASK_ENV.items()):
+        return None
+    return module
+
+
+def _warm_up(config):
+    """Imports what every task imports, and the flow module when asked to."""
+    import traceback  # noqa: F401  (a failing task formats its traceback with it)
+
+    import metaflow
+    from metaflow import decorators, exception, flowspec, metaflow_current, parameters  # noqa: F401
+
+    if not _is_internal(metaflow.__file__):
+        raise SystemExit(
+            "flowc zygote: `import metaflow` resolves to %s, not to flowc's package" % metaflow.__file__
+        )
+    flow_file = config.get("flow_file")
+    if not flow_file:
+        return
+    flow_file = os.path.abspath(flow_file)
+    _place_flow_dir(os.path.dirname(flow_file))
+    if not config.get("preload"):
+        return
+    # The key is taken before the module runs: code that sets environment variables at
+    # import time must not make every task's environment look different.
+    key = _preload_key(flow_file)
+    env = dict(os.environ)
+    try:
+        module = _load_flow_file(flow_file)
+    except BaseException as exc:
+        # Each task then loads the file itself and reports the error as a step failure.
+        sys.stderr.write(
+            "flowc zygote: %s could not be preloaded; each task will load it itself:\n%s"
+            % (flow_file, _format_user_traceback(exc))
+        )
+        return
+    if key is not None:
+        _PRELOADED.update(module=module, key=key, env=env)
+
+
+def _listen(path):
+    """A listening socket at `path`, which appears only once it accepts connections."""
+    import socket
+
+    temporary = "%s.%d.tmp" % (path, os.getpid())
+    try:
+        os.unlink(temporary)
+    except FileNotFoundError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(temporary)
+    listener.listen(128)
+    os.rename(temporary, path)
+    listener.setblocking(False)
+    return listener
+
+
+def _parse_frame(buf):
+    """The first whole frame in `buf` as (header, body, length), or None."""
+    if len(buf) < _PREFIX.size:
+        return None
+    header_len, body_len = _PREFIX.unpack(bytes(buf[:_PREFIX.size]))
+    end = _PREFIX.size + header_len + body_len
+    if end > _MAX_REQUEST:
+        raise ValueError("request of %d bytes is too large" % end)
+    if len(buf) < end:
+        return None
+    header = json.loads(bytes(buf[_PREFIX.size:_PREFIX.size + header_len]))
+    if not isinstance(header, dict):
+        raise ValueError("request header is not a JSON object")
+    return header, bytes(buf[_PREFIX.size + header_len:end]), end
+
+
+def _send_frame(conn, header):
+    """Sends one small frame; a requester that is gone is not the zygote's problem."""
+    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    try:
+        conn.setblocking(True)
+        conn.sendall(_PREFIX.pack(len(raw), 0) + raw)
+        conn.setblocking(False)
+    except OSError:
+        pass
+
+
+class _Client:
+    """One requester's connection: what it sent so far and, once forked, its task."""
+
+    __slots__ = ("conn", "buf", "fds", "pid")
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.buf = bytearray()
+        self.fds = []
+        self.pid = None
+
+    def close_fds(self):
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds = []
+
+
+class _Zygote:
+    def __init__(self, listener, watch_stdin):
+        import selectors
+        import signal
+        import socket
+
+        self.listener = listener
+        self.selector = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.wake_w.setblocking(False)
+        # SIGCHLD needs a real handler (SIG_IGN would make the kernel reap the children
+        # and lose their status); the wakeup fd is what interrupts the select.
+        signal.set_wakeup_fd(self.wake_w.fileno())
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        signal.signal(signal.SIGTERM, _terminate)
+        self.selector.register(listener, selectors.EVENT_READ, "accept")
+        self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
+        if watch_stdin:
+            self.selector.register(0, selectors.EVENT_READ, "stdin")
+        self.clients = {}
+        # pid -> the client waiting for its status, or None once that client left.
+        self.children = {}
+
+    def run(self):
+        try:
+            while True:
+                for key, _ in self.selector.select():
+                    if key.data == "accept":
+                        self._accept()
+                    elif key.data == "wake":
+                        self._drain_wakeups()
+                        self._reap()
+                    elif key.data == "stdin":
+                        if not os.read(0, 4096):
+                            return
+                    else:
+                        self._on_readable(key.data)
+                # A child may have exited between the last wakeup and now.
+                self._reap()
+        finally:
+            self._shutdown()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            conn.setblocking(False)
+            client = _Client(conn)
+            self.clients[conn.fileno()] = client
+            self.selector.register(conn, 1, client)
+
+    def _drain_wakeups(self):
+        while True:
+            try:
+                if not self.wake_r.recv(4096):
+                    return
+            except (BlockingIOError, InterruptedError):
+                return
+
+    def _drop(self, client):
+        client.close_fds()
+        try:
+            self.selector.unregister(client.conn)
+        except (KeyError, ValueError):
+            pass
+        self.clients.pop(client.conn.fileno(), None)
+        client.conn.close()
+
+    def _on_readable(self, client):
+        import signal
+        import socket
+
+        if client.pid is not None:
+            # Nothing is expected from a requester whose task runs: this is its hang-up.
+            try:
+                data = client.conn.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                try:
+                    os.killpg(client.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                self.children[client.pid] = None
+                self._drop(client)
+            return
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(client.conn, 65536, 8)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop(client)
+            return
+        client.fds.extend(fds)
+        if not data:
+            self._drop(client)
+            return
+        client.buf += data
+        try:
+            frame = _parse_frame(client.buf)
+        except ValueError as exc:
+            _send_frame(client.conn, {"op": "error", "message": str(exc)})
+            self._drop(client)
+            return
+        if frame is None:
+            return
+        header, _body, _end = frame
+        op = header.get("op")
+        if op == "hello":
+            _send_frame(client.conn, {
+                "op": "hello",
+                "pid": os.getpid(),
+                "executable": sys.executable,
+                "harness_dir": _HERE,
+                "preloaded": _PRELOADED["key"][0] if _PRELOADED else None,
+            })
+            self._drop(client)
+        elif op == "fork":
+            self._fork(client, header)
+        else:
+            _send_frame(client.conn, {"op": "error", "message": "unknown request %r" % op})
+            self._drop(client)
+
+    def _fork(self, client, request):
+        problem = None
+        if len(client.fds) != 3:
+            problem = "a fork request carries 3 file descriptors, not %d" % len(client.fds)
+        elif os.path.realpath(str(request.get("harness_dir"))) != os.path.realpath(_HERE):
+            problem = "this zygote runs the harness in %s, not in %s" % (_HERE, request.get("harness_dir"))
+        elif not all(isinstance(request.get(name), dict) for name in ("env", "task_env")) or not isinstance(
+            request.get("cwd"), str
+        ):
+            problem = "a fork request needs `env`, `task_env` and `cwd`"
+        if problem is not None:
+            _send_frame(client.conn, {"op": "error", "message": problem})
+            self._drop(client)
+            return
+        # Whatever the zygote buffered must not come out again in the task's output.
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            _send_frame(client.conn, {"op": "error", "message": "fork failed: %s" % exc})
+            self._drop(client)
+            return
+        if pid == 0:
+            code = 70
+            try:
+                code = self._become_task(client, request)
+            except BaseException:
+                try:
+                    import traceback
+
+                    traceback.print_exc()
+                except BaseException:
+                    pass
+            finally:
+                os._exit(code)
+        client.close_fds()
+        client.pid = pid
+        self.children[pid] = client
+        _send_frame(client.conn, {"op": "forked", "pid": pid})
+
+    def _reap(self):
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if pid == 0:
+                return
+            client = self.children.pop(pid, None)
+            if client is not None:
+                _send_frame(client.conn, {"op": "exit", "pid": pid, "status": status})
+                self._drop(client)
+
+    def _shutdown(self):
+        """Takes every running task down with the zygote: none may outlive the run."""
+        import signal
+
+        for pid in list(self.children):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pid in list(self.children):
+            try:
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+        self.children.clear()
+        for client in list(self.clients.values()):
+            self._drop(client)
+
+    def _become_task(self, client, request):
+        """In the forked child: drop the zygote's state, become a task, run it."""
+        import signal
+
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        control, out_fd, err_fd = client.fds
+        client.fds = []
+        for other in list(self.clients.values()):
+            other.close_fds()
+            other.conn.close()
+        self.selector.close()
+        self.listener.close()
+        self.wake_r.close()
+        self.wake_w.close()
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        for fd in (out_fd, err_fd):
+            if fd > 2:
+                os.close(fd)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+        _TASK_ENV.update({str(k): str(v) for k, v in request["task_env"].items()})
+        _fresh_stdio()
+        _reseed()
+        sys.argv = ["-c"]
+        try:
+            code = _serve(Channel(control))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        _exit_like_interpreter()
+        return code
+
+
+def _terminate(signum, frame):
+    raise SystemExit(0)
+
+
+def _fresh_stdio():
+    """Buffers stdout and stderr as a new interpreter would for the task's own fds."""
+    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = getattr(sys, name)
+        if stream is None:
+            import io
+
+            stream = io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), write_through=True)
+            setattr(sys, name, stream)
+            continue
+        # stderr is always line-buffered (Python 3.9+); stdout only on a terminal.
+        stream.reconfigure(
+            line_buffering=name == "stderr" or os.isatty(fd),
+            write_through=unbuffered,
+        )
+
+
+def _reseed():
+    """Gives the task random state of its own: a fork copies the zygote's."""
+    random = sys.modules.get("random")
+    if random is not None:
+        random.seed()
+    np_random = sys.modules.get("numpy.random")
+    if np_random is not None and hasattr(np_random, "seed"):
+        try:
+            np_random.seed()
+        except Exception:
+            pass
+
+
+def _exit_like_interpreter():
+    """What an interpreter does on a normal exit: wait for non-daemon threads, run the
+    atexit handlers, flush stdio (the caller then leaves with `os._exit`, so the
+    zygote's own frames never run in the task)."""
+    import threading
+
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon:
+            try:
+                thread.join()
+            except RuntimeError:
+                pass
+    import atexit
+
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
+    if run_exitfuncs is not None:
+        run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+
+
+def zygote():
+    """The entry point of `flowc-shim zygote`; sys.argv[1] is its JSON configuration:
+    `socket` (where to listen), `flow_file` and `preload` (import the flow once, here),
+    `watch_stdin` (exit when stdin ends: whoever started the zygote is gone)."""
+    if sys.version_info < (3, 9):
+        raise SystemExit("flowc zygote: needs Python 3.9 or newer (socket.recv_fds)")
+    config = json.loads(sys.argv[1])
+    # `python -c` puts the working directory first on sys.path: a stray `metaflow/`
+    # there must not shadow the compatibility package.
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
+    # A received descriptor must never land on 0-2, which every task replaces.
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.dup2(os.open(os.devnull, os.O_RDWR), fd)
+    _warm_up(config)
+    listener = _listen(config["socket"])
+    try:
+        _Zygote(listener, bool(config.get("watch_stdin"))).run()
+    finally:
+        try:
+            os.unlink(config["socket"])
+        except OSError:
+            pass

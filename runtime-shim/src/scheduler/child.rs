@@ -155,7 +155,7 @@ while read -r op pid; do
        esac ;;
   esac
 done
-for pid in $groups; do kill -KILL -- "-$pid" 2>/dev/null; done
+for pid in $groups; do kill -KILL "-$pid" 2>/dev/null; done
 "#;
 
 impl Reaper {

@@ -235,9 +235,15 @@ impl Engine<'_> {
                 .store
                 .clone_task(&from, &self.run_id)
                 .map(|_| ())
-                .map_err(|err| format!("cannot reuse the parameters of run {}: {err}", origin.run_id));
+                .map_err(|err| {
+                    format!(
+                        "cannot reuse the parameters of run {}: {err}",
+                        origin.run_id
+                    )
+                });
         }
-        let params = serde_json::Value::Object(self.options.parameters.clone().into_iter().collect());
+        let params =
+            serde_json::Value::Object(self.options.parameters.clone().into_iter().collect());
         let mut argv: Vec<OsString> = vec![
             self.options.shim.clone().into(),
             "init".into(),
@@ -290,8 +296,10 @@ impl Engine<'_> {
     fn log_paths(&self, path: &TaskPath, attempt: u32) -> Result<(PathBuf, PathBuf), StoreError> {
         self.store.create_task_dir(path)?;
         Ok((
-            self.store.attempt_log_path(path, attempt, LogStream::Stdout),
-            self.store.attempt_log_path(path, attempt, LogStream::Stderr),
+            self.store
+                .attempt_log_path(path, attempt, LogStream::Stdout),
+            self.store
+                .attempt_log_path(path, attempt, LogStream::Stderr),
         ))
     }
 
@@ -424,7 +432,12 @@ impl Engine<'_> {
         };
         task.task_id = Some(task_id.clone());
         let path = match resume::step_name(&task.step) {
-            Ok(name) => TaskPath::new(self.flow.clone(), self.run_id.clone(), name, task_id.clone()),
+            Ok(name) => TaskPath::new(
+                self.flow.clone(),
+                self.run_id.clone(),
+                name,
+                task_id.clone(),
+            ),
             Err(err) => return self.fail_setup(&task.step.clone(), err.to_string()),
         };
         let argv = match self.command(step, &task, &task_id, &path) {
@@ -448,7 +461,7 @@ impl Engine<'_> {
             Ok(pid) => {
                 self.reaper.watch(pid);
                 let detail = if task.attempt > 0 {
-                    format!("running (attempt {})", task.attempt + 1)
+                    format!("running (retry {})", task.attempt)
                 } else {
                     "running".to_owned()
                 };
@@ -584,10 +597,17 @@ impl Engine<'_> {
         let max_retries = step.and_then(|s| s.retry.as_ref()).map_or(0, |r| r.times);
         let retries_left = task.attempt < max_retries;
         let path = match resume::step_name(&task.step) {
-            Ok(name) => TaskPath::new(self.flow.clone(), self.run_id.clone(), name, task_id.clone()),
+            Ok(name) => TaskPath::new(
+                self.flow.clone(),
+                self.run_id.clone(),
+                name,
+                task_id.clone(),
+            ),
             Err(err) => return self.fail_setup(&task.step, err.to_string()),
         };
-        if let Err(err) = self.reconcile(&path, &task, code, signal, running.timed_out, retries_left) {
+        if let Err(err) =
+            self.reconcile(&path, &task, code, signal, running.timed_out, retries_left)
+        {
             return self.fail_setup(&task.step, format!("cannot record task {path}: {err}"));
         }
         let elapsed = format_duration(running.started.elapsed());
@@ -617,10 +637,7 @@ impl Engine<'_> {
             return;
         }
         let reason = if running.timed_out {
-            format!(
-                "timed out after {}s",
-                running.timeout.unwrap_or_default()
-            )
+            format!("timed out after {}s", running.timeout.unwrap_or_default())
         } else {
             match &exited.status {
                 Ok(_) => describe_exit(code, signal),
@@ -633,15 +650,13 @@ impl Engine<'_> {
                 .map_or(0, |r| u64::from(r.minutes_between) * 60);
             let detail = if delay > 0 {
                 format!(
-                    "failed ({reason}); retrying in {delay}s (attempt {} of {})",
-                    task.attempt + 2,
-                    max_retries + 1
+                    "failed ({reason}); retry {} of {max_retries} in {delay}s",
+                    task.attempt + 1
                 )
             } else {
                 format!(
-                    "failed ({reason}); retrying (attempt {} of {})",
-                    task.attempt + 2,
-                    max_retries + 1
+                    "failed ({reason}); retry {} of {max_retries}",
+                    task.attempt + 1
                 )
             };
             self.progress.note(&task.label(), &detail);
@@ -729,7 +744,7 @@ impl Engine<'_> {
                         "its exception was caught by @catch, but a {kind} cannot go on \
                          without the value its `self.next(...)` call needs"
                     );
-                    return self.fail_task(task, task_id, reason, None);
+                    return self.fail_followup(task, task_id, reason);
                 }
             },
             (None, _) => Next::End,
@@ -761,7 +776,7 @@ impl Engine<'_> {
                          (raise --max-num-splits if so many tasks are intended)",
                         self.options.max_num_splits
                     );
-                    return self.fail_task(task, task_id, reason, None);
+                    return self.fail_followup(task, task_id, reason);
                 }
                 for index in 0..width {
                     let mut frames = task.frames.clone();
@@ -833,12 +848,45 @@ impl Engine<'_> {
     }
 
     /// Records the failure of a task's last attempt; nothing new starts after it.
-    fn fail_task(&mut self, task: &Pending, task_id: &TaskId, reason: String, log: Option<PathBuf>) {
-        self.progress.failed(&task.label(), &format!("failed: {reason}"));
+    fn fail_task(
+        &mut self,
+        task: &Pending,
+        task_id: &TaskId,
+        reason: String,
+        log: Option<PathBuf>,
+    ) {
+        self.progress
+            .failed(&task.label(), &format!("failed: {reason}"));
+        self.record_failure(task, task_id, reason, log);
+    }
+
+    /// Records that a task which succeeded cannot be followed (its foreach is too wide,
+    /// its caught exception leaves no transition to take).
+    fn fail_followup(&mut self, task: &Pending, task_id: &TaskId, reason: String) {
+        self.progress
+            .failed_after_success(&task.label(), &format!("failed: {reason}"));
+        self.record_failure(task, task_id, reason, None);
+    }
+
+    fn record_failure(
+        &mut self,
+        task: &Pending,
+        task_id: &TaskId,
+        reason: String,
+        log: Option<PathBuf>,
+    ) {
         let stderr_log = log.or_else(|| {
             let step = resume::step_name(&task.step).ok()?;
-            let path = TaskPath::new(self.flow.clone(), self.run_id.clone(), step, task_id.clone());
-            Some(self.store.attempt_log_path(&path, task.attempt, LogStream::Stderr))
+            let path = TaskPath::new(
+                self.flow.clone(),
+                self.run_id.clone(),
+                step,
+                task_id.clone(),
+            );
+            Some(
+                self.store
+                    .attempt_log_path(&path, task.attempt, LogStream::Stderr),
+            )
         });
         if self.failed.is_none() {
             self.failed = Some(FailedTask {
@@ -867,7 +915,11 @@ impl Engine<'_> {
     }
 
     /// Writes the final `run.json`, prints the summary, and builds the report.
-    fn finish(self, mut meta: crate::store::RunMeta, status: RunStatus) -> Result<RunReport, SchedulerError> {
+    fn finish(
+        self,
+        mut meta: crate::store::RunMeta,
+        status: RunStatus,
+    ) -> Result<RunReport, SchedulerError> {
         meta.status = status;
         meta.finished_at_unix_ms = Some(now_unix_ms());
         self.store.write_run(&meta)?;
@@ -877,11 +929,14 @@ impl Engine<'_> {
                 "step `{}` failed (task {}, attempt {}): {}\n",
                 failed.step,
                 failed.pathspec,
-                failed.attempt + 1,
+                failed.attempt,
                 failed.reason
             ));
             if let Some(log) = &failed.stderr_log {
-                text.push_str(&format!("its output, with the traceback: {}\n", log.display()));
+                text.push_str(&format!(
+                    "its output, with the traceback: {}\n",
+                    log.display()
+                ));
             }
         }
         text.push_str(&format!("run id: {}\n", self.run_id));

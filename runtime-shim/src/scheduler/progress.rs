@@ -83,6 +83,15 @@ impl Progress {
         self.say(&format!("{label} {detail}"));
     }
 
+    /// A task already counted as succeeded whose outcome cannot be followed (a foreach
+    /// too wide): it counts as failed instead.
+    pub(crate) fn failed_after_success(&mut self, label: &TaskLabel<'_>, detail: &str) {
+        let tally = self.steps.entry(label.step.to_owned()).or_default();
+        tally.succeeded = tally.succeeded.saturating_sub(1);
+        tally.failed += 1;
+        self.say(&format!("{label} {detail}"));
+    }
+
     /// A line about a task that did not change the counts (a retry, a timeout).
     pub(crate) fn note(&mut self, label: &TaskLabel<'_>, detail: &str) {
         self.say(&format!("{label} {detail}"));
@@ -195,11 +204,29 @@ mod tests {
     fn summary_lists_steps_in_plan_order_with_status() {
         let mut progress = Progress::new(vec!["start".into(), "a".into(), "end".into()]);
         progress.queued("start");
-        progress.cloned(&TaskLabel { step: "start", split: None }, "1");
+        progress.cloned(
+            &TaskLabel {
+                step: "start",
+                split: None,
+            },
+            "1",
+        );
         progress.queued("a");
         progress.queued("a");
-        progress.succeeded(&TaskLabel { step: "a", split: None }, "done");
-        progress.failed(&TaskLabel { step: "a", split: None }, "failed");
+        progress.succeeded(
+            &TaskLabel {
+                step: "a",
+                split: None,
+            },
+            "done",
+        );
+        progress.failed(
+            &TaskLabel {
+                step: "a",
+                split: None,
+            },
+            "failed",
+        );
         let summary = progress.summary();
         let lines: Vec<&str> = summary.lines().collect();
         assert_eq!(lines.len(), 3, "{summary}");

@@ -122,7 +122,11 @@ fn reachable(plan: &LocalPlan, from: &str) -> BTreeSet<String> {
             continue;
         }
         if let Some(step) = plan.step(&name) {
-            work.extend(transition_targets(&step.next).into_iter().map(str::to_owned));
+            work.extend(
+                transition_targets(&step.next)
+                    .into_iter()
+                    .map(str::to_owned),
+            );
         }
     }
     seen

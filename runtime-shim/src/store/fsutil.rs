@@ -123,14 +123,21 @@ pub(crate) fn sync_dir(_dir: &Path) -> StoreResult<()> {
 /// Writes `bytes` to `dest` atomically and durably: temp file in the same directory,
 /// fsync, rename, fsync of the directory. `dest`'s directory must exist.
 pub(crate) fn write_atomic(dest: &Path, bytes: &[u8]) -> StoreResult<()> {
-    let dir = parent_of(dest);
-    let mut temp = TempFile::create_in(dir)?;
+    write_atomic_unsynced_name(dest, bytes)?;
+    sync_dir(parent_of(dest))
+}
+
+/// Like [`write_atomic`] without the final fsync of the directory: whatever is under
+/// `dest` is always whole, but the new name may be lost in a crash until the directory
+/// is synced. For a file that a later [`write_atomic`] into the same directory makes
+/// durable (several renames, one directory fsync), or whose loss is harmless.
+pub(crate) fn write_atomic_unsynced_name(dest: &Path, bytes: &[u8]) -> StoreResult<()> {
+    let mut temp = TempFile::create_in(parent_of(dest))?;
     let temp_path = temp.path().to_path_buf();
     temp.file()?
         .write_all(bytes)
         .map_err(|err| StoreError::io("write", temp_path, err))?;
-    temp.persist(dest)?;
-    sync_dir(dir)
+    temp.persist(dest)
 }
 
 /// Like `fs::create_dir_all`, but each directory it creates is made durable by syncing

@@ -269,13 +269,22 @@ fn integer_id(id: &str) -> Option<u64> {
 
 /// Serialises `value` as pretty JSON and writes it atomically and durably.
 fn write_json<T: Serialize>(path: &Path, value: &T) -> StoreResult<()> {
+    fsutil::write_atomic(path, &json_bytes(path, value)?)
+}
+
+/// Like [`write_json`], leaving the directory sync to a later write in the directory.
+fn write_json_unsynced_name<T: Serialize>(path: &Path, value: &T) -> StoreResult<()> {
+    fsutil::write_atomic_unsynced_name(path, &json_bytes(path, value)?)
+}
+
+fn json_bytes<T: Serialize>(path: &Path, value: &T) -> StoreResult<Vec<u8>> {
     let mut bytes =
         serde_json::to_vec_pretty(value).map_err(|err| StoreError::InvalidMetadata {
             path: path.to_path_buf(),
             reason: format!("cannot serialise: {err}"),
         })?;
     bytes.push(b'\n');
-    fsutil::write_atomic(path, &bytes)
+    Ok(bytes)
 }
 
 /// Reads and parses a metadata file; `what` names it for `NotFound`.
@@ -496,6 +505,12 @@ impl MetadataStore for LocalStore {
         write_json(&self.layout.task_meta_path(&meta.path), meta)
     }
 
+    fn write_task_running(&self, meta: &TaskMeta) -> StoreResult<()> {
+        self.create_task_dir(&meta.path)?;
+        // No directory sync: the final `write_task` syncs the same directory.
+        write_json_unsynced_name(&self.layout.task_meta_path(&meta.path), meta)
+    }
+
     fn read_task(&self, task: &TaskPath) -> StoreResult<TaskMeta> {
         let path = self.layout.task_meta_path(task);
         let meta: TaskMeta = read_json(&path, || format!("task {task}"))?;
@@ -513,7 +528,9 @@ impl MetadataStore for LocalStore {
 
     fn write_manifest(&self, task: &TaskPath, manifest: &Manifest) -> StoreResult<()> {
         self.create_task_dir(task)?;
-        write_json(&self.layout.manifest_path(task), manifest)
+        // The blobs it names are durable already (`install_blob`); its own name becomes
+        // durable with the directory sync of the `task.json` that follows it.
+        write_json_unsynced_name(&self.layout.manifest_path(task), manifest)
     }
 
     fn read_manifest(&self, task: &TaskPath) -> StoreResult<Manifest> {
@@ -547,7 +564,7 @@ impl MetadataStore for LocalStore {
         self.create_task_dir(&to)?;
         // task.json goes last: it is what makes the clone visible, and it is only
         // written once the manifest and logs it refers to are in place.
-        write_json(&self.layout.manifest_path(&to), &manifest)?;
+        write_json_unsynced_name(&self.layout.manifest_path(&to), &manifest)?;
         self.copy_logs(from, &to, &source)?;
         let meta = TaskMeta {
             path: to,

@@ -140,13 +140,24 @@ pub trait MetadataStore: Send + Sync {
         step: &StepName,
     ) -> StoreResult<Vec<TaskId>>;
 
-    /// Writes (or replaces) a task's `task.json`, creating its directory. The run must
-    /// exist.
+    /// Writes (or replaces) a task's `task.json`, creating its directory, durably: it
+    /// also makes durable the manifest written before it. The run must exist.
     fn write_task(&self, meta: &TaskMeta) -> StoreResult<()>;
+
+    /// Writes a provisional `task.json`, one that records an attempt as running. It is
+    /// whole whenever it exists, but a crash may lose it (and with it only the news that
+    /// the attempt started), so backends may skip what makes [`Self::write_task`]
+    /// durable. The run must exist.
+    fn write_task_running(&self, meta: &TaskMeta) -> StoreResult<()> {
+        self.write_task(meta)
+    }
 
     fn read_task(&self, task: &TaskPath) -> StoreResult<TaskMeta>;
 
-    /// Writes (or replaces) a task's `manifest.json`. The run must exist.
+    /// Writes (or replaces) a task's `manifest.json`. The run must exist. The manifest
+    /// is durable once the task's next [`Self::write_task`] returns: nothing reads a
+    /// manifest whose final `task.json` is not written, so one directory sync serves
+    /// both.
     fn write_manifest(&self, task: &TaskPath, manifest: &Manifest) -> StoreResult<()>;
 
     fn read_manifest(&self, task: &TaskPath) -> StoreResult<Manifest>;

@@ -9,6 +9,7 @@
 mod outcome;
 mod protocol;
 mod session;
+pub mod zygote;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -260,7 +261,7 @@ fn begin_attempt<S: MetadataStore + ?Sized>(
         signal: None,
     });
     meta.attempts.sort_by_key(|record| record.attempt);
-    store.write_task(&meta)?;
+    store.write_task_running(&meta)?;
     Ok(started)
 }
 

@@ -10,17 +10,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use rustix::process::{kill_process_group, Pid, Signal};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::outcome::{ForeachFrame, StepStatus, Transition};
 use super::protocol::{read_frame, write_frame, Frame, CHUNK_LEN};
+use super::zygote::{self, ForkedTask};
 use crate::store::{ArtifactEntry, BlobHash, BlobStore, FlowName};
 
 /// `encoding` of the artifacts the harness pickles.
@@ -35,6 +38,9 @@ pub struct PythonCommand {
     pub harness_dir: PathBuf,
     /// Extra environment variables for the process (`@environment`).
     pub env: Vec<(String, String)>,
+    /// A zygote's socket (`flowc-shim zygote`): ask it for a forked process instead of
+    /// starting the interpreter. Falls back to starting it when the zygote fails.
+    pub zygote: Option<PathBuf>,
 }
 
 /// The environment variable naming the Python interpreter.
@@ -112,28 +118,7 @@ pub(crate) fn run<S: BlobStore + ?Sized>(
     init: &Value,
     known: HashMap<BlobHash, ArtifactEntry>,
 ) -> io::Result<SessionEnd> {
-    let (ours, theirs) = UnixStream::pair()?;
-    let mut command = Command::new(&python.interpreter);
-    command
-        .arg("-c")
-        .arg("import flowc_harness; flowc_harness.main()")
-        .env("PYTHONPATH", python_path(&python.harness_dir))
-        .env("FLOWC_CONTROL_FD", "0")
-        .envs(python.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::from(OwnedFd::from(theirs)));
-    let mut child = command.spawn().map_err(|err| {
-        io::Error::new(
-            err.kind(),
-            format!(
-                "cannot start the Python interpreter `{}` (set {PYTHON_ENV_VAR} to choose another): {err}",
-                python.interpreter.to_string_lossy()
-            ),
-        )
-    })?;
-    // The command still holds the child's end of the socket; without dropping it, a
-    // harness that dies would never look like a closed channel.
-    drop(command);
-
+    let (ours, harness) = start_harness(python)?;
     let mut server = Server {
         store,
         flow,
@@ -145,7 +130,7 @@ pub(crate) fn run<S: BlobStore + ?Sized>(
     // Closing our end makes a harness that is still reading see EOF and exit.
     let Server { known, writer, .. } = server;
     drop(writer);
-    let exit = child.wait()?;
+    let exit = harness.wait(served.as_ref().ok().and_then(Option::as_ref))?;
     let (done, problem) = match served {
         Ok(Some(done)) => (Some(done), None),
         Ok(None) => (
@@ -168,8 +153,122 @@ pub(crate) fn run<S: BlobStore + ?Sized>(
     })
 }
 
+/// The process running the harness.
+enum Harness {
+    Spawned(Child),
+    Forked(ForkedTask),
+}
+
+/// Starts the harness, through the zygote when there is one, and returns this side's
+/// end of the control channel.
+fn start_harness(python: &PythonCommand) -> io::Result<(UnixStream, Harness)> {
+    if let Some(socket) = &python.zygote {
+        let (ours, theirs) = UnixStream::pair()?;
+        match zygote::fork_task(
+            socket,
+            theirs.as_fd(),
+            &python.harness_dir,
+            &task_env(python),
+            &python.env,
+        ) {
+            // The zygote holds its own copy of `theirs` now; dropping ours lets a
+            // harness that dies look like a closed channel.
+            Ok(forked) => return Ok((ours, Harness::Forked(forked))),
+            Err(err) => {
+                // A fresh channel below: should the zygote have forked after all, its
+                // process sees this one close and exits without running anything.
+                eprintln!(
+                    "flowc-shim: zygote `{}` unavailable ({err}); starting Python instead",
+                    socket.display()
+                );
+            }
+        }
+    }
+    let (ours, theirs) = UnixStream::pair()?;
+    let mut command = Command::new(&python.interpreter);
+    command
+        .arg("-c")
+        .arg("import flowc_harness; flowc_harness.main()")
+        .env("PYTHONPATH", python_path(&python.harness_dir))
+        .env("FLOWC_CONTROL_FD", "0")
+        .envs(python.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::from(OwnedFd::from(theirs)));
+    let child = command.spawn().map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!(
+                "cannot start the Python interpreter `{}` (set {PYTHON_ENV_VAR} to choose another): {err}",
+                python.interpreter.to_string_lossy()
+            ),
+        )
+    })?;
+    // The command still holds the child's end of the socket; without dropping it, a
+    // harness that dies would never look like a closed channel.
+    drop(command);
+    Ok((ours, Harness::Spawned(child)))
+}
+
+impl Harness {
+    /// Waits for the harness's process to end. `done` is its report, if it sent one.
+    fn wait(self, done: Option<&Done>) -> io::Result<ExitStatus> {
+        match self {
+            Harness::Spawned(mut child) => child.wait(),
+            Harness::Forked(forked) => {
+                let pid = forked.pid();
+                match forked.wait() {
+                    Ok(status) => Ok(status),
+                    Err(err) => Ok(orphaned_exit(pid, done, &err)),
+                }
+            }
+        }
+    }
+}
+
+/// The exit status of a forked harness whose zygote went away before reporting it.
+/// The process is no child of ours, so its status is lost: it is killed (with its
+/// group, so nothing of it outlives the task) and its status inferred from its report,
+/// the exit code the harness exits with after `done`.
+fn orphaned_exit(pid: u32, done: Option<&Done>, err: &io::Error) -> ExitStatus {
+    eprintln!(
+        "flowc-shim: lost the zygote before the task's process {pid} ended ({err}); its exit status is inferred from its report"
+    );
+    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+        let _ = kill_process_group(pid, Signal::KILL);
+    }
+    match done.map(|done| done.status) {
+        Some(StepStatus::Ok | StepStatus::Caught) => ExitStatus::from_raw(0),
+        Some(StepStatus::Failed) => ExitStatus::from_raw(1 << 8),
+        // No report: the process is gone because it was just killed.
+        None => ExitStatus::from_raw(SIGKILL),
+    }
+}
+
+/// Raw wait status of a process killed by SIGKILL.
+const SIGKILL: i32 = 9;
+
+/// The environment of a task's process: this process's own (as a spawned interpreter
+/// would inherit it), `PYTHONPATH` with the harness first, and `@environment`'s
+/// variables. Variables whose name or value is not UTF-8 cannot be sent and are left
+/// out.
+fn task_env(python: &PythonCommand) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    env.remove("FLOWC_CONTROL_FD");
+    env.insert(
+        "PYTHONPATH".to_owned(),
+        python_path(&python.harness_dir)
+            .to_string_lossy()
+            .into_owned(),
+    );
+    for (key, value) in &python.env {
+        env.insert(key.clone(), value.clone());
+    }
+    env
+}
+
 /// `PYTHONPATH` with the harness directory first, so its `metaflow` shadows any other.
-fn python_path(harness_dir: &Path) -> OsString {
+pub(crate) fn python_path(harness_dir: &Path) -> OsString {
     let mut value = harness_dir.as_os_str().to_owned();
     if let Some(existing) = std::env::var_os("PYTHONPATH").filter(|v| !v.is_empty()) {
         value.push(":");

@@ -116,7 +116,9 @@ fn task_commands_carry_placeholders_only_where_they_apply() {
     assert!(!start.iter().any(|a| a == "--split-index"));
     assert!(!start.iter().any(|a| a == "--max-user-code-retries"));
     let a = &step(&plan, "a").command;
-    assert!(a.windows(2).any(|w| w == ["--input-paths", "{input_paths}"]));
+    assert!(a
+        .windows(2)
+        .any(|w| w == ["--input-paths", "{input_paths}"]));
     assert!(a.windows(2).any(|w| w == ["--max-user-code-retries", "2"]));
     assert!(a.windows(2).any(|w| w == ["--env", "MODE=fast"]));
     assert!(a.windows(2).any(|w| w == ["--flow", "LinearFlow"]));

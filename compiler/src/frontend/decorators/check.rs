@@ -288,9 +288,9 @@ fn unknown_decorator(raw: &RawDecorator, scope: Scope) -> Diagnostic {
         .iter()
         .filter(|d| d.scope != scope)
         .map(|d| d.name);
-    let help = if let Some(name) = suggest(&raw.name, here) {
+    let help = if let Some(name) = did_you_mean(&raw.name, here) {
         format!("did you mean `@{name}`?")
-    } else if let Some(name) = suggest(&raw.name, elsewhere) {
+    } else if let Some(name) = did_you_mean(&raw.name, elsewhere) {
         let other = if scope == Scope::Step {
             Scope::Flow
         } else {
@@ -308,28 +308,6 @@ fn unknown_decorator(raw: &RawDecorator, scope: Scope) -> Diagnostic {
     )
     .with_label("not a Metaflow decorator")
     .with_help(help)
-}
-
-/// The closest known name to `word`: by edit distance, or one adjacent swap away
-/// (`retyr` → `retry`), a typo that plain edit distance counts as two edits.
-fn suggest(
-    word: &str,
-    candidates: impl Iterator<Item = &'static str> + Clone,
-) -> Option<&'static str> {
-    did_you_mean(word, candidates.clone()).or_else(|| {
-        let w: Vec<char> = word.chars().collect();
-        candidates.into_iter().find(|c| {
-            let c: Vec<char> = c.chars().collect();
-            let diff: Vec<usize> = (0..w.len().min(c.len()))
-                .filter(|&i| w[i] != c[i])
-                .collect();
-            w.len() == c.len()
-                && diff.len() == 2
-                && diff[1] == diff[0] + 1
-                && w[diff[0]] == c[diff[1]]
-                && w[diff[1]] == c[diff[0]]
-        })
-    })
 }
 
 fn misplaced(raw: &RawDecorator, spec: &DecoratorSpec) -> Diagnostic {
@@ -499,7 +477,7 @@ fn positional_argument(
 fn unknown_attribute(spec: &DecoratorSpec, name: &str, span: Span) -> Diagnostic {
     let help = if spec.attrs.is_empty() {
         format!("`@{}` takes no arguments", spec.name)
-    } else if let Some(close) = suggest(name, spec.attr_names()) {
+    } else if let Some(close) = did_you_mean(name, spec.attr_names()) {
         format!("did you mean `{close}`?")
     } else {
         format!(

@@ -60,7 +60,9 @@ pub(super) fn lower(
             flow.python_env.as_ref(),
             diagnostics,
         ),
-        secrets: find("secrets").map(secrets).unwrap_or_default(),
+        secrets: find("secrets")
+            .map(|c| secrets(c, diagnostics))
+            .unwrap_or_default(),
         cards: cards(checked, diagnostics),
         parallel: find("parallel").is_some() || find("pytorch_parallel").is_some(),
     };
@@ -386,18 +388,35 @@ fn tolerations(c: &Checked<'_>, diagnostics: &mut Vec<Diagnostic>) -> Vec<Tolera
 
 /// `@secrets(sources=[...])`: strings as written (`"type.id"` or `"id"`); a dict source
 /// is written back in that form from its `type` and `id`.
-fn secrets(c: &Checked<'_>) -> Secrets {
+fn secrets(c: &Checked<'_>, diagnostics: &mut Vec<Diagnostic>) -> Secrets {
     let mut sources = Vec::new();
     if let Some(Value::List(items)) = c.value("sources") {
         for item in items {
             match item {
                 Value::Str(s) => sources.push(s.clone()),
+                Value::Dict(fields) if fields.values().any(Value::is_deferred) => {}
                 Value::Dict(fields) => {
-                    if let Some(id) = fields.get("id").and_then(Value::as_str) {
-                        match fields.get("type").and_then(Value::as_str) {
-                            Some(ty) => sources.push(format!("{ty}.{id}")),
-                            None => sources.push(id.to_owned()),
-                        }
+                    let id = fields.get("id").and_then(Value::as_str);
+                    let ty = match fields.get("type") {
+                        None => Ok(None),
+                        Some(Value::Str(ty)) => Ok(Some(ty)),
+                        Some(_) => Err(()),
+                    };
+                    match (id, ty) {
+                        (Some(id), Ok(Some(ty))) => sources.push(format!("{ty}.{id}")),
+                        (Some(id), Ok(None)) => sources.push(id.to_owned()),
+                        _ => diagnostics.push(
+                            bad_value(
+                                c,
+                                "sources",
+                                format!(
+                                    "`@secrets(sources=...)`: `{}` needs a string `id` (and a string `type`, if any)",
+                                    show(item)
+                                ),
+                            )
+                            .with_label("invalid secret source")
+                            .with_help("e.g. `{\"type\": \"aws-secrets-manager\", \"id\": \"db-password\"}`"),
+                        ),
                     }
                 }
                 _ => {}

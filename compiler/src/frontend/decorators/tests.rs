@@ -876,6 +876,15 @@ fn secrets_sources_and_role() {
 }
 
 #[test]
+fn secret_source_dict_needs_an_id() {
+    let diags = step_diags(vec![deco("secrets", 0).kw(
+        "sources",
+        list(vec![dict(&[("type", s("aws-secrets-manager"))])]),
+    )]);
+    only(&diags, &codes::DECORATOR_BAD_VALUE, arg_span(0, 0));
+}
+
+#[test]
 fn cards_apply_defaults() {
     let spec = step_spec(vec![
         deco("card", 0),

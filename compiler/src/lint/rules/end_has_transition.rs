@@ -25,7 +25,8 @@ fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         return;
     };
     let step = cx.graph.step(end);
-    if matches!(step.transition, Transition::End) {
+    // An unreadable call is still a call: the end step must not have one.
+    if matches!(step.transition, Transition::End) && step.transition_span.is_none() {
         return;
     }
     out.push(

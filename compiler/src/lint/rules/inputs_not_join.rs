@@ -31,6 +31,11 @@ fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             continue;
         };
         let s = g.step(*step);
+        // More than one parameter after `self` is a bad signature, which the frontend
+        // reports; whether the step was meant as a join is anyone's guess.
+        if s.params.len() > 1 {
+            continue;
+        }
         let plain = format!("declare it as `def {}(self):`", s.name);
         let (message, help) = match reason {
             NotJoin::NoSplit => (

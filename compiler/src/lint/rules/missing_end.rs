@@ -27,15 +27,13 @@ pub(crate) const RULE: Rule = Rule {
 };
 
 fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
-    if cx.graph.end.is_some() {
+    // An empty name means the frontend found several steps marked
+    // `@step(end=True)` and reported that: the flow has no single end to miss.
+    let flow = cx.flow;
+    if cx.graph.end.is_some() || flow.end_step.is_empty() {
         return;
     }
-    let flow = cx.flow;
-    let wanted = if flow.end_step.is_empty() {
-        "end"
-    } else {
-        flow.end_step.as_str()
-    };
+    let wanted = flow.end_step.as_str();
     let mut diagnostic = Diagnostic::new(
         &codes::MISSING_END,
         flow.name_span,
@@ -48,7 +46,7 @@ fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     );
     for node in cx.graph.nodes() {
         let step = cx.graph.step(node);
-        if matches!(step.transition, Transition::End) {
+        if matches!(step.transition, Transition::End) && step.transition_span.is_none() {
             diagnostic = diagnostic.with_related(
                 step.name_span,
                 format!(

@@ -25,15 +25,13 @@ pub(crate) const RULE: Rule = Rule {
 };
 
 fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
-    if cx.graph.start.is_some() {
+    // An empty name means the frontend found several steps marked
+    // `@step(start=True)` and reported that: the flow has no single start to miss.
+    let flow = cx.flow;
+    if cx.graph.start.is_some() || flow.start_step.is_empty() {
         return;
     }
-    let flow = cx.flow;
-    let wanted = if flow.start_step.is_empty() {
-        "start"
-    } else {
-        flow.start_step.as_str()
-    };
+    let wanted = flow.start_step.as_str();
     out.push(
         Diagnostic::new(
             &codes::MISSING_START,

@@ -14,6 +14,7 @@
 use flowc_ir::Transition;
 
 use crate::diagnostics::{codes, Diagnostic};
+use crate::lint::graph::has_unread_transition;
 use crate::lint::{Context, Rule};
 
 pub(crate) const RULE: Rule = Rule {
@@ -28,7 +29,11 @@ fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     }
     for node in g.nodes() {
         let step = g.step(node);
-        if Some(node) == g.end || !matches!(step.transition, Transition::End) {
+        // An unreadable `self.next(...)` is the frontend's to report.
+        if Some(node) == g.end
+            || !matches!(step.transition, Transition::End)
+            || has_unread_transition(step)
+        {
             continue;
         }
         out.push(

@@ -2,6 +2,7 @@
 //! orders them is `RULES` in `lint/mod.rs`.
 
 pub(super) mod ambiguous_entry;
+pub(super) mod catch_on_split;
 pub(super) mod cycle;
 pub(super) mod duplicate_branch;
 pub(super) mod end_has_transition;
@@ -13,6 +14,7 @@ pub(super) mod missing_start;
 pub(super) mod missing_transition;
 pub(super) mod multiple_compute;
 pub(super) mod parallel_not_joined;
+pub(super) mod parallel_on_switch;
 pub(super) mod param_default_type;
 pub(super) mod param_duplicate;
 pub(super) mod param_no_default;

@@ -11,6 +11,8 @@
 //!     self.next(self.report)       # `report` must be `def report(self, inputs):`
 //! ```
 
+use flowc_ir::Transition;
+
 use crate::diagnostics::{codes, Diagnostic};
 use crate::lint::graph::{is_parallel, next_span};
 use crate::lint::{Context, Rule};
@@ -24,8 +26,12 @@ fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     let g = &cx.graph;
     for node in g.nodes() {
         let step = g.step(node);
-        // A missing or unknown transition is reported by its own rule.
-        if !is_parallel(step) || g.is_dead_end(node) {
+        // A missing or unknown transition is reported by its own rule, and so is a
+        // switch (`parallel_on_switch`).
+        if !is_parallel(step)
+            || g.is_dead_end(node)
+            || matches!(step.transition, Transition::Switch { .. })
+        {
             continue;
         }
         let Some(&first) = g.out_edges(node).first() else {

@@ -33,15 +33,52 @@ fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             continue;
         };
         if let Some(problem) = mismatch(p, default) {
+            let what = match shown(default) {
+                Some(value) => format!("default `{value}`"),
+                None => "the default".to_string(),
+            };
             out.push(
                 Diagnostic::new(
                     &codes::PARAM_DEFAULT_TYPE,
-                    p.span,
-                    format!("the default of parameter `{}` {problem}", p.name),
+                    // The whole assignment when the frontend could not tell where the
+                    // default was written (an IR from an older producer).
+                    p.default_span.unwrap_or(p.span),
+                    format!("{what} of parameter `{}` {problem}", p.name),
                 )
                 .with_help(help(p)),
             );
         }
+    }
+}
+
+/// A scalar default written back as Python, for the message; `None` for containers,
+/// which would make the message unreadable.
+fn shown(value: &Value) -> Option<String> {
+    match value {
+        Value::Bool(true) => Some("True".into()),
+        Value::Bool(false) => Some("False".into()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Float(f) => Some(format!("{f:?}")),
+        Value::Str(s) if s.chars().count() <= 40 && !s.contains('\n') => Some(format!("{s:?}")),
+        _ => None,
+    }
+}
+
+/// `a int` reads wrong: the article a type name takes.
+fn article(name: &str) -> &'static str {
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// `an int`, `a str`, `None`.
+fn with_article(name: &str) -> String {
+    if name == "None" {
+        name.to_string()
+    } else {
+        format!("{} {name}", article(name))
     }
 }
 
@@ -50,12 +87,12 @@ fn mismatch(p: &Parameter, default: &Value) -> Option<String> {
     if matches!(default, Value::None | Value::Deferred { .. }) {
         return None;
     }
-    let got = default.type_name();
+    let got = with_article(default.type_name());
     if p.kind == ParameterKind::IncludeFile {
         return (!matches!(default, Value::Str(_)))
-            .then(|| format!("is a {got}, but `IncludeFile` takes a path string"));
+            .then(|| format!("is {got}, but `IncludeFile` takes a path string"));
     }
-    let wrong = |want: &str| Some(format!("is a {got}, but its type is {want}"));
+    let wrong = |want: &str| Some(format!("is {got}, not {}", with_article(want)));
     match (p.ty, default) {
         (ParameterType::Other, _) => None,
         (ParameterType::Str, Value::Str(_)) => None,
@@ -63,16 +100,16 @@ fn mismatch(p: &Parameter, default: &Value) -> Option<String> {
         (ParameterType::Int, Value::Int(_)) => None,
         (ParameterType::Int, Value::Str(s)) => match s.trim().parse::<i64>() {
             Ok(_) => None,
-            Err(_) => Some(format!("`{s:?}` is not an int")),
+            Err(_) => Some("is not an int".to_string()),
         },
-        (ParameterType::Int, Value::Float(f)) => Some(format!(
-            "is the float `{f}`, which an int parameter truncates"
-        )),
+        (ParameterType::Int, Value::Float(_)) => {
+            Some("is a float, which an int parameter would truncate".to_string())
+        }
         (ParameterType::Int, _) => wrong("int"),
         (ParameterType::Float, Value::Int(_) | Value::Float(_)) => None,
         (ParameterType::Float, Value::Str(s)) => match s.trim().parse::<f64>() {
             Ok(_) => None,
-            Err(_) => Some(format!("`{s:?}` is not a float")),
+            Err(_) => Some("is not a float".to_string()),
         },
         (ParameterType::Float, _) => wrong("float"),
         (ParameterType::Bool, Value::Bool(_)) => None,
@@ -82,7 +119,7 @@ fn mismatch(p: &Parameter, default: &Value) -> Option<String> {
             if BOOL_WORDS.contains(&word.as_str()) {
                 None
             } else {
-                Some(format!("`{s:?}` is not a bool"))
+                Some("is not a bool".to_string())
             }
         }
         (ParameterType::Bool, _) => wrong("bool"),
@@ -110,9 +147,12 @@ fn help(p: &Parameter) -> String {
                 ParameterType::Int => "int",
                 ParameterType::Float => "float",
                 ParameterType::Bool => "bool",
-                _ => "declared",
+                _ => "matching",
             };
-            format!("give a {name} default, or change `type=` to match the default")
+            format!(
+                "give {} default, or change `type=` to match the default",
+                with_article(name)
+            )
         }
     }
 }

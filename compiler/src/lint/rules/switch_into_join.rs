@@ -15,7 +15,7 @@
 //! ```
 
 use crate::diagnostics::{codes, Diagnostic};
-use crate::lint::graph::EdgeKind;
+use crate::lint::graph::{is_parallel, EdgeKind};
 use crate::lint::{Context, Rule};
 
 pub(crate) const RULE: Rule = Rule {
@@ -29,7 +29,9 @@ fn check(cx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         for &e in g.out_edges(node) {
             let edge = g.edge(e);
             let (_, to) = g.endpoints(e);
+            // A `@parallel` switch is wrong as a whole (`parallel_on_switch`).
             if edge.kind != EdgeKind::Switch
+                || is_parallel(g.step(node))
                 || to == node
                 || !g.step(to).is_join
                 || Some(to) == g.end
