@@ -731,11 +731,12 @@ fn mutate(rng: &mut Rng, text: &str) -> (String, &'static str) {
 fn token_soup(rng: &mut Rng, count: usize) -> String {
     let mut out = String::new();
     for _ in 0..count {
-        match rng.below(4) {
-            0 => out.push_str(*rng.pick(IDENTIFIERS)),
-            1 => out.push(' '),
-            _ => out.push_str(*rng.pick(TOKENS)),
-        }
+        let piece: &&str = match rng.below(4) {
+            0 => rng.pick(IDENTIFIERS),
+            1 => &" ",
+            _ => rng.pick(TOKENS),
+        };
+        out.push_str(piece);
     }
     out
 }

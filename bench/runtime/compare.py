@@ -32,6 +32,7 @@ import glob
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -85,6 +86,10 @@ def parse_args():
         type=int,
         default=os.cpu_count() or 2,
         help="tasks at once, the same for both tools [default: the number of cores]",
+    )
+    p.add_argument(
+        "--flowc-python",
+        help="the interpreter flowc's tasks use (FLOWC_PYTHON) [default: the real path of the one running this]",
     )
     p.add_argument("--cases", default="foreach,artifact", help="which cases: foreach, artifact [default: both]")
     p.add_argument("--save", action="store_true", help="also write bench/runtime/results.json")
@@ -198,7 +203,7 @@ class Bench:
                 "METAFLOW_DEFAULT_METADATA": "local",
                 "USERNAME": "bench",
                 "USER": env.get("USER", "bench"),
-                "FLOWC_PYTHON": os.path.realpath(sys.executable),
+                "FLOWC_PYTHON": args.flowc_python or os.path.realpath(sys.executable),
                 "FLOWC_CACHE_DIR": os.path.join(tmp, "flowc-cache"),
                 "PYTHONUNBUFFERED": "1",
             }
@@ -213,7 +218,11 @@ class Bench:
         return d
 
     def run_once(self, tool, flow_file, params, max_num_splits):
-        """One timed run; returns (seconds, run directory, result dict)."""
+        """One timed run; returns (wall seconds, CPU seconds, datastore, result dict).
+
+        CPU seconds are the user + system time of every process of the run (each tool
+        waits for its tasks, so the kernel adds them to ours): unlike wall time, they
+        barely move with the load that other jobs put on the machine."""
         run_dir = self._fresh("%s-%s" % (tool, flow_file.split(".")[0]))
         result_file = os.path.join(run_dir, "result.json")
         env = dict(self.env)
@@ -236,10 +245,13 @@ class Bench:
         stdout_path = os.path.join(run_dir, "stdout.log")
         stderr_path = os.path.join(run_dir, "stderr.log")
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             rc = subprocess.call(self.netns + cmd, cwd=run_dir, env=env, stdout=out, stderr=err,
                                  stdin=subprocess.DEVNULL)
             seconds = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if rc != 0:
             with open(stderr_path, "rb") as f:
                 tail = f.read()[-4000:].decode("utf-8", "replace")
@@ -250,7 +262,7 @@ class Bench:
                 result = json.load(f)
         except (OSError, ValueError) as e:
             fail("%s run of %s %s wrote no readable result (%s); logs in %s" % (tool, flow_file, params, e, run_dir))
-        return seconds, store, result
+        return seconds, cpu, store, result
 
     def check_tasks(self, tool, store, flow, step, expected):
         """The number of succeeded tasks of `step` each tool recorded must be `expected`."""
@@ -292,6 +304,7 @@ class Bench:
 
     def measure(self, case, flow_file, flow, params, repeat, check):
         times = {"flowc": [], "metaflow": []}
+        cpu_times = {"flowc": [], "metaflow": []}
         extra = {}
         max_num_splits = max(100, int(params.get("width", 0)))
         for i in range(repeat):
@@ -300,12 +313,19 @@ class Bench:
             order = ("flowc", "metaflow") if i % 2 == 0 else ("metaflow", "flowc")
             for tool in order:
                 load = loadavg()
-                seconds, store, result = self.run_once(tool, flow_file, params, max_num_splits)
+                seconds, cpu, store, result = self.run_once(tool, flow_file, params, max_num_splits)
+                cpu_times[tool].append(round(cpu, 3))
                 check(tool, store, result)
                 if tool == "flowc":
-                    extra.setdefault("flowc_task_seconds", []).extend(self.flowc_task_seconds(store, flow))
+                    durations = self.flowc_task_seconds(store, flow)
+                    extra.setdefault("flowc_task_seconds", []).extend(durations)
+                    # How busy the workers were: the tasks' own time over wall x workers.
+                    # What is missing went to the scheduler, `flowc` itself, or waiting.
+                    extra.setdefault("flowc_busy", []).append(
+                        sum(durations) / (seconds * self.args.max_workers))
                 times[tool].append(round(seconds, 3))
-                log("  %-16s %-8s run %d/%d: %7.2f s  (load %s)" % (case, tool, i + 1, repeat, seconds, load))
+                log("  %-16s %-8s run %d/%d: %7.2f s wall, %7.2f s CPU  (load %s)"
+                    % (case, tool, i + 1, repeat, seconds, cpu, load))
                 shutil.rmtree(os.path.dirname(store), ignore_errors=True)
         row = {
             "case": case,
@@ -316,12 +336,17 @@ class Bench:
             "flowc_best": min(times["flowc"]),
             "metaflow_best": min(times["metaflow"]),
             "flowc_median": round(statistics.median(times["flowc"]), 3),
+            "flowc_cpu_seconds": cpu_times["flowc"],
+            "metaflow_cpu_seconds": cpu_times["metaflow"],
             "metaflow_median": round(statistics.median(times["metaflow"]), 3),
         }
         row["ratio"] = round(row["metaflow_best"] / row["flowc_best"], 2)
+        row["cpu_ratio"] = round(min(cpu_times["metaflow"]) / max(min(cpu_times["flowc"]), 1e-9), 2)
         task_s = extra.get("flowc_task_seconds")
         if task_s:
             row["flowc_task_seconds_median"] = round(statistics.median(task_s), 3)
+            row["flowc_tasks_per_run"] = len(task_s) // repeat
+            row["flowc_worker_busy_fraction"] = round(statistics.median(extra["flowc_busy"]), 2)
         if case in TARGETS:
             row["target_ratio"] = TARGETS[case]
             row["target_met"] = row["ratio"] >= TARGETS[case]
@@ -392,7 +417,7 @@ class Bench:
         flowc's harness cache, and pages both tools' files in."""
         log("warming up (one untimed width-2 foreach per tool)")
         for tool in ("flowc", "metaflow"):
-            _, store, result = self.run_once(tool, "foreach_trivial.py", {"width": 2}, 100)
+            _, _, store, result = self.run_once(tool, "foreach_trivial.py", {"width": 2}, 100)
             if result != {"count": 2, "total": 2}:
                 fail("%s warm-up run gave %s" % (tool, result))
             shutil.rmtree(os.path.dirname(store), ignore_errors=True)
@@ -435,13 +460,15 @@ def describe_machine(mf_python):
 
 
 def print_table(rows):
-    head = ("case", "flowc s", "metaflow s", "ratio", "target")
+    head = ("case", "flowc s", "metaflow s", "ratio", "target", "flowc CPU s", "metaflow CPU s", "CPU ratio")
     lines = [head]
     for r in rows:
         target = ""
         if "target_ratio" in r:
             target = "%gx %s" % (r["target_ratio"], "met" if r["target_met"] else "MISSED")
-        lines.append((r["case"], "%.2f" % r["flowc_best"], "%.2f" % r["metaflow_best"], "%.1fx" % r["ratio"], target))
+        lines.append((r["case"], "%.2f" % r["flowc_best"], "%.2f" % r["metaflow_best"], "%.1fx" % r["ratio"], target,
+                      "%.2f" % min(r["flowc_cpu_seconds"]), "%.2f" % min(r["metaflow_cpu_seconds"]),
+                      "%.1fx" % r["cpu_ratio"]))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     for n, line in enumerate(lines):
         print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))))
@@ -475,6 +502,7 @@ def main():
             log("artifact %d MB: %d run(s) per tool" % (args.mb, args.repeat))
             rows.append(bench.artifact(args.mb, args.repeat))
         report = {
+            "flowc_python": bench.env["FLOWC_PYTHON"],
             "date": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
             "max_workers": args.max_workers,

@@ -110,6 +110,10 @@ struct TaskArgs {
     /// The run this one resumes (`current.origin_run_id`).
     #[arg(long, value_name = "RUN")]
     origin_run_id: Option<String>,
+    /// Write the files Argo reads into output parameters (split indexes, number of
+    /// splits, the switch's choice, the task id) into this directory on success.
+    #[arg(long, value_name = "DIR")]
+    argo_outputs: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +123,10 @@ struct InitArgs {
     /// Parameter values as a JSON object, by parameter name.
     #[arg(long, value_name = "JSON", default_value = "{}")]
     params_json: String,
+    /// One parameter's value as text, over --params-json; repeatable. `flowc:default`
+    /// leaves the flow's default, `flowc:base64:...` is decoded first (Argo's form).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_env)]
+    params: Vec<(String, String)>,
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +250,7 @@ fn run_task(args: &TaskArgs) -> Result<TaskReport, Failure> {
         (None, Some(file)) => read_text(file)?,
         (None, None) => String::new(),
     };
+    let paths_text = task::argo::expand_input_ranges(&paths_text).map_err(Failure)?;
     let parents = task::parse_input_paths(&paths_text, &run_id).map_err(Failure)?;
     let origin_run_id = args.origin_run_id.as_deref().map(RunId::new).transpose()?;
     let store = open_store(common.datastore_root.as_deref())?;
@@ -257,16 +266,37 @@ fn run_task(args: &TaskArgs) -> Result<TaskReport, Failure> {
         origin_run_id,
     };
     let python = python_command(common)?;
-    Ok(task::run_task(&store, &python, &spec)?)
+    let report = task::run_task(&store, &python, &spec)?;
+    if let (Some(dir), true) = (&args.argo_outputs, report.succeeded()) {
+        task::argo::write_outputs(dir, &args.task_id, report.outcome.as_ref()).map_err(|err| {
+            Failure(format!(
+                "cannot write the Argo outputs to `{}`: {err}",
+                dir.display()
+            ))
+        })?;
+    }
+    Ok(report)
 }
 
 fn run_init(args: &InitArgs) -> Result<TaskReport, Failure> {
     let common = &args.common;
-    let params: Map<String, Value> = match serde_json::from_str(&args.params_json) {
+    let mut params: Map<String, Value> = match serde_json::from_str(&args.params_json) {
         Ok(Value::Object(map)) => map,
         Ok(_) => return Err(Failure("--params-json must be a JSON object".to_owned())),
         Err(err) => return Err(Failure(format!("--params-json is not valid JSON: {err}"))),
     };
+    for (name, text) in &args.params {
+        match task::argo::decode_param_value(text)
+            .map_err(|e| Failure(format!("--param {name}: {e}")))?
+        {
+            Some(value) => {
+                params.insert(name.clone(), Value::String(value));
+            }
+            None => {
+                params.remove(name);
+            }
+        }
+    }
     let flow = FlowName::new(&common.flow)?;
     let run_id = RunId::new(&common.run_id)?;
     let store = open_store(common.datastore_root.as_deref())?;

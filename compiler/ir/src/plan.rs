@@ -67,11 +67,21 @@ pub enum StepKind {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PlanTransition {
     End,
-    Linear { to: String },
-    Branch { to: Vec<String> },
-    Foreach { to: String, over: String },
+    Linear {
+        to: String,
+    },
+    Branch {
+        to: Vec<String>,
+    },
+    Foreach {
+        to: String,
+        over: String,
+    },
     /// Case value (the condition artifact's value as a string) → step.
-    Switch { on: String, cases: BTreeMap<String, String> },
+    Switch {
+        on: String,
+        cases: BTreeMap<String, String>,
+    },
 }
 
 /// One step, with everything the scheduler needs to run its tasks.

@@ -50,8 +50,11 @@ pub(crate) struct RunArgs {
     args: Vec<OsString>,
 }
 
-/// Re-run a failed run from its first failed step (or `--step`), reusing the tasks
-/// that succeeded before it.
+/// Re-run a failed run from its first failed step, reusing the tasks before it.
+///
+/// The restart step is `--step`, else the first step (in topological order) with a task
+/// that did not succeed. It and every step after it run anew in a new run; the tasks
+/// of the steps before it are reused from the origin run without copying any artifact.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ResumeArgs {
     /// The flow file.
@@ -602,9 +605,9 @@ mod tests {
         dataset.required = true;
         let help = parameters_help(&plan(vec![alpha, dataset]));
         assert!(
-            help.contains("--alpha FLOAT     Learning rate [default: 0.5]"),
+            help.contains("--alpha FLOAT   Learning rate [default: 0.5]"),
             "{help}"
         );
-        assert!(help.contains("--dataset TEXT    [required]"), "{help}");
+        assert!(help.contains("--dataset TEXT  [required]"), "{help}");
     }
 }

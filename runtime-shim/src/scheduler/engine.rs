@@ -209,13 +209,16 @@ impl Engine<'_> {
         self.enqueue(start);
         self.event_loop();
         if self.failed.is_none() {
-            if let Some(((join, _), wait)) = self.joins.iter().next() {
+            let stuck = self.joins.iter().next().map(|((join, _), wait)| {
                 let reason = format!(
                     "join step `{join}` got {} of its {} inputs",
                     wait.arrivals.len(),
                     wait.width
                 );
-                self.fail_setup(join.clone().as_str(), reason);
+                (join.clone(), reason)
+            });
+            if let Some((join, reason)) = stuck {
+                self.fail_setup(&join, reason);
             }
         }
         if self.failed.is_some() {
@@ -927,10 +930,7 @@ impl Engine<'_> {
         if let Some(failed) = &self.failed {
             text.push_str(&format!(
                 "step `{}` failed (task {}, attempt {}): {}\n",
-                failed.step,
-                failed.pathspec,
-                failed.attempt,
-                failed.reason
+                failed.step, failed.pathspec, failed.attempt, failed.reason
             ));
             if let Some(log) = &failed.stderr_log {
                 text.push_str(&format!(

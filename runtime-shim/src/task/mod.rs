@@ -6,6 +6,7 @@
 //! Parameters follow Metaflow: the run's first task, `<run>/_parameters/0`, stores
 //! every parameter's value as an artifact, and every task reads them from there.
 
+pub mod argo;
 mod outcome;
 mod protocol;
 mod session;

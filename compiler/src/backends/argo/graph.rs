@@ -159,6 +159,16 @@ pub(crate) fn dags(flow: &Flow, diagnostics: &mut Vec<Diagnostic>) -> Dags {
         .collect();
     let mut roles = BTreeMap::new();
     for step in &flow.steps {
+        if step.spec.parallel {
+            diagnostics.push(unsupported(
+                step,
+                format!(
+                    "step `{}` is @parallel, which the Argo target does not run yet",
+                    step.name
+                ),
+                "run the flow with `flowc run`, or replace @parallel by a foreach",
+            ));
+        }
         roles.insert(
             step.name.clone(),
             StepRole {

@@ -137,9 +137,9 @@ pub fn argo(flow: &Flow, config: &ArgoConfig) -> Result<Vec<Document>, Vec<Diagn
             ));
         }
         let span = decorator_span(flow, "schedule");
-        match schedule::cron_workflow(config, &ids, schedule, span) {
-            Ok(cron) => documents.push(Document::CronWorkflow(cron)),
-            Err(diagnostic) => diagnostics.push(diagnostic),
+        if let Some(cron) = schedule::cron_workflow(config, &ids, schedule, span, &mut diagnostics)
+        {
+            documents.push(Document::CronWorkflow(cron));
         }
     }
     if let Some(sensor) = events::sensor(flow, config, &ids) {

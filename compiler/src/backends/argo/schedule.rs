@@ -13,23 +13,30 @@ pub(crate) fn cron_workflow(
     ids: &Identity,
     schedule: &Schedule,
     span: Span,
-) -> Result<CronWorkflow, Diagnostic> {
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<CronWorkflow> {
     let expression = match &schedule.kind {
         ScheduleKind::Hourly => "0 * * * *".to_owned(),
         ScheduleKind::Daily => "0 0 * * *".to_owned(),
         ScheduleKind::Weekly => "0 0 * * 0".to_owned(),
-        ScheduleKind::Cron(cron) => to_argo_cron(cron).map_err(|reason| {
-            Diagnostic::new(
-                &codes::BAD_SCHEDULE,
-                span,
-                format!("cron expression `{cron}` cannot run on Argo: {reason}"),
-            )
-            .with_help(
-                "write 5 fields (minute hour day month weekday), or AWS's 6 with `*` as the year",
-            )
-        })?,
+        ScheduleKind::Cron(cron) => match to_argo_cron(cron) {
+            Ok(expression) => expression,
+            Err(reason) => {
+                diagnostics.push(
+                    Diagnostic::new(
+                        &codes::BAD_SCHEDULE,
+                        span,
+                        format!("cron expression `{cron}` cannot run on Argo: {reason}"),
+                    )
+                    .with_help(
+                        "write 5 fields (minute hour day month weekday), or AWS's 6 with `*` as the year",
+                    ),
+                );
+                return None;
+            }
+        },
     };
-    Ok(CronWorkflow {
+    Some(CronWorkflow {
         api_version: WORKFLOWS_API.to_owned(),
         kind: "CronWorkflow".to_owned(),
         metadata: ids.metadata(&ids.template_name, config),

@@ -487,7 +487,7 @@ fn toleration(t: &flowc_ir::Toleration) -> Toleration {
 /// A CPU request as Kubernetes writes it: whole cores as an integer, fractions in
 /// millicores (`0.5` → `500m`).
 fn cpu_quantity(cpu: f64) -> String {
-    if cpu.fract() == 0.0 && cpu >= 0.0 && cpu < 1e12 {
+    if cpu.fract() == 0.0 && (0.0..1e12).contains(&cpu) {
         format!("{}", cpu as u64)
     } else {
         format!("{}m", (cpu * 1000.0).round().max(1.0) as u64)

@@ -440,3 +440,14 @@ fn documents_are_named_for_their_files() {
     let cron = &reread(&docs)[1];
     assert_eq!(cron["spec"]["schedules"][0], "0 0 * * 0");
 }
+
+#[test]
+fn parallel_steps_are_reported() {
+    // The frontend refuses `num_parallel=`, so the flag is set on the IR directly: the
+    // backend must not lower a gang-scheduled step as a plain one whatever it is given.
+    let checked = crate::check("flow.py", &linear(""), &FrontendOptions::default());
+    let mut flow = checked.flow.expect("a flow");
+    flow.steps[0].spec.parallel = true;
+    let diagnostics = argo(&flow, &config()).unwrap_err();
+    assert_eq!(codes(&diagnostics), ["flowc::argo::unsupported-graph"]);
+}
