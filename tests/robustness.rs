@@ -981,7 +981,15 @@ struct Cases {
 
 impl Cases {
     fn run(&mut self, name: &str, text: String, options: FrontendOptions, expect: Expect) {
-        if let Err(problem) = run_case(name, &text, options, expect) {
+        let started = std::time::Instant::now();
+        let outcome = run_case(name, &text, options, expect);
+        // Shown with `--nocapture`: where the time of a slow run goes.
+        eprintln!(
+            "{name}: {} bytes, checked twice in {:.2?}",
+            text.len(),
+            started.elapsed()
+        );
+        if let Err(problem) = outcome {
             let saved = save_failure(name, &text);
             self.failures
                 .push(format!("{name}: {problem}\n    input: {}", saved.display()));

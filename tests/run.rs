@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use flowc_shim::store::{
-    BlobStore, FlowName, LocalStore, MetadataStore, RunId, StepName, TaskId, TaskMeta, TaskPath,
+    BlobHash, BlobStore, FlowName, LocalStore, MetadataStore, RunId, StepName, TaskId, TaskMeta,
+    TaskPath,
 };
 use serde_json::{json, Value};
 
@@ -219,10 +220,6 @@ fn fixtures_dir() -> PathBuf {
 const SKIPPED: &[(&str, &str)] = &[
     ("pypi_env.py", "imports pandas, which @pypi would install"),
     (
-        "annotated_entry_exit.py",
-        "the compatibility package's `step` does not take `start=`/`end=` yet",
-    ),
-    (
         "cards.py",
         "renders cards with metaflow.cards, not in the compatibility package",
     ),
@@ -231,9 +228,8 @@ const SKIPPED: &[(&str, &str)] = &[
 /// Extra arguments a fixture needs (a required parameter, a choice of flow).
 fn fixture_args(name: &str) -> &'static [&'static str] {
     match name {
-        // `--labels` is given although it equals the default: the compatibility package
-        // does not split a default by its separator yet (Metaflow does).
-        "parameters_all.py" => &["--dataset", "v3", "--labels", "nightly,ctr"],
+        // `labels` is left at its default, which its separator splits into a list.
+        "parameters_all.py" => &["--dataset", "v3"],
         "multiple_flows.py" => &["--flow", "TrainFlow"],
         _ => &[],
     }
@@ -604,12 +600,20 @@ class CatchFlow(FlowSpec):
 
 #[test]
 fn timeout_kills_the_step_and_the_processes_it_started() {
-    let scratch = Scratch::new("timeout");
+    // Through the warm interpreter (the task runs in a session of its own, forked by
+    // the zygote) and with Python started by the shim (the task is in the shim's group).
+    for mode in [None, Some("--no-warm-interpreter")] {
+        check_timeout(mode);
+    }
+}
+
+fn check_timeout(mode: Option<&str>) {
+    let scratch = Scratch::new(&format!("timeout{}", mode.map_or("", |_| "-cold")));
     let pid_file = scratch.dir.join("child.pid");
     let file = scratch.file(
         "timeout_flow.py",
         &format!(
-            r#"import subprocess, time
+            r#"import os, subprocess, time
 from metaflow import FlowSpec, step, timeout
 
 PID_FILE = {pid_file:?}
@@ -624,8 +628,9 @@ class TimeoutFlow(FlowSpec):
     @step
     def slow(self):
         child = subprocess.Popen(["sleep", "300"])
-        with open(PID_FILE, "w") as f:
-            f.write(str(child.pid))
+        with open(PID_FILE + ".tmp", "w") as f:
+            f.write("%d %d" % (os.getpid(), child.pid))
+        os.rename(PID_FILE + ".tmp", PID_FILE)
         time.sleep(300)
         self.next(self.end)
 
@@ -637,16 +642,15 @@ class TimeoutFlow(FlowSpec):
     );
     let root = scratch.store();
     let started = Instant::now();
-    let out = flowc(
-        &scratch.dir,
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--datastore-root",
-            root.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let mut args = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--datastore-root",
+        root.to_str().unwrap(),
+    ];
+    args.extend(mode);
+    let out = flowc(&scratch.dir, &args);
+    assert_eq!(out.status.code(), Some(1), "{mode:?}: {}", describe(&out));
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "took {:?}",
@@ -657,25 +661,53 @@ class TimeoutFlow(FlowSpec):
         "{}",
         describe(&out)
     );
-    let pid = std::fs::read_to_string(&pid_file).expect("the step started its child");
-    // The grandchild was in the task's process group: gone (or a zombie being reaped).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let status = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
-        let alive = status.is_ok_and(|s| !s.contains(") Z "));
-        if !alive {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "process {pid} survived the timeout"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    let pids = std::fs::read_to_string(&pid_file).expect("the step started its child");
+    // The step's process and the grandchild were in the task's process group: gone (or
+    // zombies being reaped).
+    for pid in pids.split_whitespace() {
+        assert_dies(pid);
     }
     let run = Run::open(&root, "TimeoutFlow", &run_id(&out));
     let slow = &run.tasks("slow")[0];
     let status = serde_json::to_value(slow.attempts[0].status).unwrap();
-    assert_eq!(status, "timed_out");
+    assert_eq!(status, "timed_out", "{mode:?}");
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+        .is_ok_and(|stat| !stat.contains(") Z "))
+}
+
+/// Waits up to 10 s for process `pid` to be gone.
+fn assert_dies(pid: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "process {pid} survived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Live processes whose command line mentions `dir` (shims name the store, the zygote
+/// and the tasks it forks name the unpacked code package under it).
+fn processes_mentioning(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| alive(pid))
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline
+                .contains(&needle)
+                .then(|| format!("{pid}: {cmdline}"))
+        })
+        .collect()
 }
 
 #[test]
@@ -1216,4 +1248,343 @@ class WideJoinFlow(FlowSpec):
         .task_dir(&join.path)
         .join("input-paths.0.txt");
     assert_eq!(std::fs::read_to_string(listed).unwrap().lines().count(), 65);
+}
+
+#[test]
+fn tasks_run_from_the_code_package_the_run_records() {
+    let scratch = Scratch::new("package");
+    scratch.file("helper.py", "VALUE = 41\n");
+    let flow = |broken: bool| {
+        format!(
+            r#"import helper
+from metaflow import FlowSpec, step
+
+BROKEN = {}
+
+
+class PackagedFlow(FlowSpec):
+    @step
+    def start(self):
+        self.where = __file__
+        self.value = helper.VALUE + 1
+        self.next(self.check)
+
+    @step
+    def check(self):
+        if BROKEN:
+            raise RuntimeError("a bug")
+        self.where = __file__
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"#,
+            if broken { "True" } else { "False" }
+        )
+    };
+    let file = scratch.file("packaged_flow.py", &flow(true));
+    let root = scratch.store();
+    let root_arg = root.to_str().unwrap();
+    let out = flowc(
+        &scratch.dir,
+        &["run", file.to_str().unwrap(), "--datastore-root", root_arg],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let first = run_id(&out);
+    let run = Run::open(&root, "PackagedFlow", &first);
+    let package = run.meta()["code_package"].clone();
+    assert_eq!(package["entry"], "packaged_flow.py", "{package}");
+    let hash = package["hash"].as_str().expect("hash").to_owned();
+    // The package is a blob of the flow: a tar holding the flow file and its helper.
+    let blob = run
+        .store
+        .get(&run.flow, &BlobHash::parse(&hash).expect("blob hash"))
+        .expect("the package is stored");
+    let listing = String::from_utf8_lossy(&blob);
+    assert!(listing.contains("packaged_flow.py") && listing.contains("helper.py"));
+    // The task ran the packaged copy, which imported the packaged helper.
+    let unpacked = root
+        .join(".cache/code")
+        .join(&hash)
+        .join("packaged_flow.py");
+    assert_eq!(
+        run.artifact("start", "where"),
+        json!(unpacked.to_str().unwrap())
+    );
+    assert_eq!(run.artifact("start", "value"), json!(42));
+
+    // Fixed: the resume runs the current code, from a package of its own.
+    std::fs::write(&file, flow(false)).unwrap();
+    let out = flowc(
+        &scratch.dir,
+        &[
+            "resume",
+            file.to_str().unwrap(),
+            &first,
+            "--datastore-root",
+            root_arg,
+        ],
+    );
+    assert_ok(&out);
+    let resumed = Run::open(&root, "PackagedFlow", &run_id(&out));
+    let new_hash = resumed.meta()["code_package"]["hash"]
+        .as_str()
+        .expect("hash")
+        .to_owned();
+    assert_ne!(new_hash, hash);
+    let where_now = resumed.artifact("check", "where");
+    assert!(
+        where_now.as_str().is_some_and(|w| w.contains(&new_hash)),
+        "{where_now}"
+    );
+    // `start` was cloned from the first run, with what it saw then.
+    assert_eq!(
+        resumed.artifact("start", "where"),
+        json!(unpacked.to_str().unwrap())
+    );
+}
+
+const WARM: &str = r#"import os, sys
+from metaflow import FlowSpec, environment, step
+
+LOADED_IN = os.getpid()
+AT_IMPORT = os.environ.get("FLOWC_TEST_SETTING")
+
+
+class WarmFlow(FlowSpec):
+    @step
+    def start(self):
+        self.seen = (os.getpid(), LOADED_IN, sys.executable)
+        self.items = [1, 2, 3]
+        self.next(self.work, foreach="items")
+
+    @step
+    def work(self):
+        self.seen = (os.getpid(), LOADED_IN, sys.executable)
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.seen_all = [i.seen for i in inputs]
+        self.next(self.configured)
+
+    @environment(vars={"FLOWC_TEST_SETTING": "on"})
+    @step
+    def configured(self):
+        self.setting = (AT_IMPORT, os.environ.get("FLOWC_TEST_SETTING"))
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"#;
+
+#[test]
+fn python_is_resolved_once_and_tasks_fork_from_the_warm_interpreter() {
+    let scratch = Scratch::new("warm");
+    let file = scratch.file("warm_flow.py", WARM);
+    let starts = scratch.dir.join("wrapper-starts");
+    // A wrapper like a pyenv shim: counts its starts, then runs the real interpreter.
+    let wrapper = scratch.file(
+        "python-wrapper",
+        &format!(
+            "#!/bin/sh\necho started >> '{}'\nexec '{}' \"$@\"\n",
+            starts.display(),
+            python()
+        ),
+    );
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let root = scratch.store();
+    let run_with = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            file.to_str().unwrap(),
+            "--datastore-root",
+            root.to_str().unwrap(),
+            "--python",
+            wrapper.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = flowc(&scratch.dir, &args);
+        assert_ok(&out);
+        assert!(
+            !text(&out.stderr).contains("unavailable"),
+            "{}",
+            describe(&out)
+        );
+        Run::open(&root, "WarmFlow", &run_id(&out))
+    };
+    let seen = |run: &Run| -> Vec<Value> {
+        let mut all = vec![run.artifact("start", "seen")];
+        all.extend(
+            run.artifact("join", "seen_all")
+                .as_array()
+                .expect("list")
+                .iter()
+                .cloned(),
+        );
+        all
+    };
+
+    let warm = run_with(&[]);
+    let starts_of = || std::fs::read_to_string(&starts).unwrap().lines().count();
+    assert_eq!(starts_of(), 1, "the wrapper runs once per run");
+    let tasks = seen(&warm);
+    assert_eq!(tasks.len(), 4);
+    let zygote = tasks[0][1].clone();
+    for task in &tasks {
+        // Module-level code ran once, in the zygote; each task is a process of its own.
+        assert_eq!(task[1], zygote, "{tasks:?}");
+        assert_ne!(task[0], zygote, "{tasks:?}");
+        assert_eq!(task[2], json!(python()), "{tasks:?}");
+    }
+    // `@environment` reaches the step and, the module being loaded anew for it, the
+    // module-level code too.
+    assert_eq!(warm.artifact("configured", "setting"), json!(["on", "on"]));
+
+    let cold = run_with(&["--no-warm-interpreter"]);
+    assert_eq!(starts_of(), 2);
+    for task in seen(&cold) {
+        // Every task's interpreter ran the module itself.
+        assert_eq!(task[0], task[1], "{task}");
+        assert_eq!(task[2], json!(python()));
+    }
+    assert_eq!(cold.artifact("configured", "setting"), json!(["on", "on"]));
+}
+
+#[test]
+fn ctrl_c_kills_the_tasks_records_the_run_as_killed_and_resume_finishes_it() {
+    let scratch = Scratch::new("sigint");
+    let slow = scratch.file("slow", "");
+    let pids = scratch.dir.join("pids");
+    std::fs::create_dir_all(&pids).unwrap();
+    let file = scratch.file(
+        "nap_flow.py",
+        &format!(
+            r#"import os, subprocess, time
+from metaflow import FlowSpec, step
+
+SLOW = {slow:?}
+PIDS = {pids:?}
+
+
+class NapFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = [1, 2]
+        self.next(self.nap, foreach="items")
+
+    @step
+    def nap(self):
+        if os.path.exists(SLOW):
+            child = subprocess.Popen(["sleep", "300"])
+            path = os.path.join(PIDS, str(self.index))
+            with open(path + ".tmp", "w") as f:
+                f.write("%d %d" % (os.getpid(), child.pid))
+            os.rename(path + ".tmp", path)
+            time.sleep(300)
+        self.value = self.input * 10
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.total = sum(i.value for i in inputs)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"#
+        ),
+    );
+    let root = scratch.store();
+    let child = flowc_command(
+        &scratch.dir,
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--datastore-root",
+            root.to_str().unwrap(),
+            "--max-workers",
+            "2",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("start flowc");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let pid_files = [pids.join("0"), pids.join("1")];
+    while !pid_files.iter().all(|f| f.exists()) {
+        assert!(Instant::now() < deadline, "the naps never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("flowc");
+    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("SIGINT received"), "{stderr}");
+    let id = run_id(&out);
+    let hint = stderr
+        .lines()
+        .find_map(|line| line.split_once(" (2 tasks killed); go on with: flowc "))
+        .map(|(head, command)| {
+            assert_eq!(head, format!("run {id} interrupted"));
+            command.to_owned()
+        })
+        .unwrap_or_else(|| panic!("no resume command in:\n{stderr}"));
+
+    let run = Run::open(&root, "NapFlow", &id);
+    assert_eq!(run.meta()["status"], "killed");
+    let naps = run.tasks("nap");
+    assert_eq!(naps.len(), 2);
+    for nap in &naps {
+        assert_eq!(serde_json::to_value(nap.status).unwrap(), "failed");
+        assert_eq!(
+            serde_json::to_value(nap.attempts[0].status).unwrap(),
+            "killed"
+        );
+    }
+    // Nothing of the run is left: not the steps, the processes they started, the
+    // shims or the warm interpreter.
+    for pid_file in &pid_files {
+        for pid in std::fs::read_to_string(pid_file)
+            .unwrap()
+            .split_whitespace()
+        {
+            assert_dies(pid);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_mentioning(&scratch.dir);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left running: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The printed command goes on from where the run stopped.
+    std::fs::remove_file(&slow).unwrap();
+    let args: Vec<&str> = hint.split_whitespace().collect();
+    assert_eq!(args[..3], ["resume", file.to_str().unwrap(), id.as_str()]);
+    let out = flowc(&scratch.dir, &args);
+    assert_ok(&out);
+    let resumed = Run::open(&root, "NapFlow", &run_id(&out));
+    assert_eq!(resumed.meta()["status"], "succeeded");
+    assert_eq!(resumed.artifact("join", "total"), json!(30));
+    assert!(
+        resumed.tasks("start")[0].origin.is_some(),
+        "start is reused"
+    );
 }

@@ -1,6 +1,6 @@
 //! Benchmark of `flowc::check` (frontend + lint: source to checked IR) on generated
-//! flows of 10, 100 and 1000 steps, of the frontend alone on the same flows, and of
-//! `check` on every fixture and example flow. Target: a 1000-step flow in under 50 ms,
+//! flows of 10, 100 and 1000 steps, of the frontend alone and of tree-sitter's parse
+//! alone on the same flows, and of `check` on every fixture and example flow. Target: a 1000-step flow in under 50 ms,
 //! time growing linearly with the number of steps. See `bench/README.md`.
 
 mod flowgen;
@@ -45,6 +45,21 @@ fn generated_flows(c: &mut Criterion) {
         group.throughput(Throughput::Elements(*steps as u64));
         group.bench_with_input(BenchmarkId::new("steps", steps), text, |b, text| {
             b.iter(|| flowc::check("generated.py", black_box(text), &FrontendOptions::default()));
+        });
+    }
+    group.finish();
+
+    // The floor: tree-sitter's parse alone, which every frontend built on it pays.
+    let mut group = c.benchmark_group("tree-sitter");
+    for (steps, text) in &flows {
+        group.throughput(Throughput::Elements(*steps as u64));
+        group.bench_with_input(BenchmarkId::new("steps", steps), text, |b, text| {
+            let mut parser = tree_sitter::Parser::new();
+            let language = tree_sitter::Language::new(tree_sitter_python::LANGUAGE);
+            if let Err(e) = parser.set_language(&language) {
+                panic!("tree-sitter-python does not load: {e}");
+            }
+            b.iter(|| parser.parse(black_box(text), None));
         });
     }
     group.finish();

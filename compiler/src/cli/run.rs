@@ -34,6 +34,8 @@ Options:
       --run-id-file FILE    write the run's id to FILE once it starts
       --flow NAME           the flow class to run when the file defines several
       --python PATH         the Python interpreter for the tasks [default: $FLOWC_PYTHON, else python3]
+      --no-warm-interpreter start Python for every task instead of forking it from one
+                            interpreter that has imported the flow once
   -h, --help                this help; with a flow file, also the flow's parameters
 ";
 
@@ -94,6 +96,10 @@ struct CommonOptions {
     /// The Python interpreter for the tasks [default: $FLOWC_PYTHON, else python3].
     #[arg(long, value_name = "PATH")]
     python: Option<OsString>,
+    /// Start Python for every task instead of forking it from one interpreter that has
+    /// imported the flow once.
+    #[arg(long)]
+    no_warm_interpreter: bool,
 }
 
 impl Default for CommonOptions {
@@ -106,6 +112,7 @@ impl Default for CommonOptions {
             run_id_file: None,
             flow: None,
             python: None,
+            no_warm_interpreter: false,
         }
     }
 }
@@ -220,6 +227,7 @@ fn execute(
         datastore_root: datastore_root(options),
         shim,
         python: options.python.clone(),
+        warm_interpreter: !options.no_warm_interpreter,
         max_workers,
         max_num_splits: options.max_num_splits,
         tags: options.tags.clone(),
@@ -231,6 +239,17 @@ fn execute(
         Some(resume) => scheduler::resume(plan, &run_options, resume),
         None => scheduler::run(plan, &run_options),
     };
+    if let Ok(report) = &result {
+        if let Some(interruption) = report.interrupted {
+            interrupted(
+                file,
+                options,
+                &run_options.datastore_root,
+                report,
+                interruption,
+            );
+        }
+    }
     match result {
         Ok(report) if report.status == RunStatus::Succeeded => Outcome {
             stdout: String::new(),
@@ -239,6 +258,49 @@ fn execute(
         },
         Ok(_) => Outcome::failure(Status::Failed, String::new()),
         Err(err) => Outcome::failure(Status::Trouble, format!("error: {err}\n")),
+    }
+}
+
+/// Ends `flowc` after a run a signal stopped: one line with the command that goes on
+/// from there, then the shell's status for death by that signal (130 for Ctrl-C), so a
+/// script running `flowc run` stops as it would had the signal killed it.
+fn interrupted(
+    file: &Path,
+    options: &CommonOptions,
+    root: &Path,
+    report: &scheduler::RunReport,
+    interruption: scheduler::Interruption,
+) -> ! {
+    let mut command = format!(
+        "flowc resume {} {} --datastore-root {}",
+        shell_quote(&file.to_string_lossy()),
+        report.run_id,
+        shell_quote(&root.to_string_lossy())
+    );
+    if let Some(flow) = &options.flow {
+        command.push_str(&format!(" --flow {}", shell_quote(flow)));
+    }
+    let line = format!(
+        "run {} interrupted ({} task{} killed); go on with: {command}\n",
+        report.run_id,
+        interruption.killed,
+        if interruption.killed == 1 { "" } else { "s" }
+    );
+    print_now(&line);
+    let status = 128 + interruption.signal.clamp(1, 127);
+    std::process::exit(status)
+}
+
+/// `text` as one word for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 
@@ -329,6 +391,7 @@ fn parse_run_args(args: &[OsString]) -> Result<Parsed, String> {
             "run-id-file" => options.run_id_file = Some(value("a file")?.into()),
             "flow" => options.flow = Some(value("a flow name")?),
             "python" => options.python = Some(value("a path")?.into()),
+            "no-warm-interpreter" if inline.is_none() => options.no_warm_interpreter = true,
             _ => {
                 // A parameter's value may itself start with `-` (`--offset -3`).
                 let value = match inline {

@@ -175,6 +175,15 @@ fn binding_names(stmt: Node<'_>, src: &str, out: &mut Vec<String>) {
                 }
             }
             "lambda" => {}
+            "decorated_definition" => {
+                // Decorators bind nothing unless they hold a walrus (`@(d := deco)`);
+                // skipping their argument trees matters in a class of many steps.
+                for child in named_children(node) {
+                    if child.kind() != "decorator" || text(child, src).contains(":=") {
+                        stack.push(child);
+                    }
+                }
+            }
             _ => stack.extend(named_children(node)),
         }
     }

@@ -289,6 +289,18 @@ def _find_step(cls, step_name):
     return func
 
 
+def _end_step(cls):
+    """The flow's exit step: the one marked `@step(end=True)`, else the step named `end`
+    (Metaflow's rule; the compiler has already refused two marked steps)."""
+    marked = sorted(
+        name
+        for name in dir(cls)
+        if getattr(getattr(cls, name, None), "is_step", False)
+        and getattr(getattr(cls, name), "is_end_step", False)
+    )
+    return marked[0] if len(marked) == 1 else "end"
+
+
 def _takes_inputs(func):
     while hasattr(func, "__wrapped__"):
         func = func.__wrapped__
@@ -539,11 +551,13 @@ def _run_task(channel, store, init):
     try:
         getattr(flow, step_name)(*args)
         transition = flow._flowc_transition
-        if step_name == "end" and transition is not None:
-            raise InvalidNextException("the `end` step cannot call self.next()")
-        if step_name != "end" and transition is None:
+        end_step = _end_step(cls)
+        if step_name == end_step and transition is not None:
+            raise InvalidNextException("the end step `%s` cannot call self.next()" % step_name)
+        if step_name != end_step and transition is None:
             raise InvalidNextException(
-                "step `%s` ended without calling self.next(); every step but `end` must" % step_name
+                "step `%s` ended without calling self.next(); every step but the end step `%s` must"
+                % (step_name, end_step)
             )
     except BaseException as exc:
         text = _format_user_traceback(exc)

@@ -1,7 +1,8 @@
 //! Task processes: starting `flowc-shim` in its own process group, copying its output
 //! to the attempt's log files and, line by line with a `run/step/task` prefix, to the
-//! terminal; killing a whole group; and the reaper that kills every group still
-//! running if the scheduler itself dies.
+//! terminal; killing a whole group; the reaper that kills every group still running if
+//! the scheduler itself dies; and the events (a process ended, a signal arrived) the
+//! scheduling loop blocks on.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -9,7 +10,9 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::thread;
 
 use rustix::process::{kill_process_group, Pid, Signal};
@@ -29,6 +32,65 @@ pub(crate) struct Launch {
 pub(crate) struct Exited {
     pub(crate) key: u64,
     pub(crate) status: io::Result<ExitStatus>,
+}
+
+/// What wakes the scheduling loop. One channel carries both, so the loop blocks on a
+/// single receive instead of polling.
+pub(crate) enum Event {
+    Exited(Exited),
+    /// SIGINT or SIGTERM reached the scheduler.
+    Signal(i32),
+}
+
+/// Forwards SIGINT and SIGTERM to `events` from a thread of their own, and remembers
+/// the first one, so phases that do not read `events` (starting the warm interpreter)
+/// can still notice it. Registering replaces the default action (terminating the
+/// process): the scheduler then decides how to stop.
+pub(crate) struct Signals {
+    handle: signal_hook::iterator::Handle,
+    first: Arc<AtomicI32>,
+}
+
+impl Signals {
+    pub(crate) fn forward(events: Sender<Event>) -> io::Result<Signals> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        let handle = signals.handle();
+        let first = Arc::new(AtomicI32::new(0));
+        let seen = Arc::clone(&first);
+        thread::spawn(move || {
+            for signal in signals.forever() {
+                let _ = seen.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+                if events.send(Event::Signal(signal)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Signals { handle, first })
+    }
+
+    /// The first signal received so far, if any.
+    pub(crate) fn received(&self) -> Option<i32> {
+        Some(self.first.load(Ordering::SeqCst)).filter(|&signal| signal != 0)
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        // Ends the forwarding thread; a signal arriving later is ignored, the run being
+        // over.
+        self.handle.close();
+    }
+}
+
+/// A signal's conventional name, for messages.
+pub(crate) fn signal_name(signal: i32) -> String {
+    match signal {
+        signal_hook::consts::SIGINT => "SIGINT".to_owned(),
+        signal_hook::consts::SIGTERM => "SIGTERM".to_owned(),
+        signal_hook::consts::SIGKILL => "SIGKILL".to_owned(),
+        other => format!("signal {other}"),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -57,7 +119,7 @@ impl Sink {
 
 /// Starts `launch` and returns its pid. A thread waits for it and sends [`Exited`] on
 /// `events` after both output streams reached their end.
-pub(crate) fn spawn(launch: Launch, events: Sender<Exited>) -> io::Result<u32> {
+pub(crate) fn spawn(launch: Launch, events: Sender<Event>) -> io::Result<u32> {
     let Some((program, args)) = launch.argv.split_first() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
     };
@@ -93,7 +155,7 @@ pub(crate) fn spawn(launch: Launch, events: Sender<Exited>) -> io::Result<u32> {
         for reader in readers {
             let _ = reader.join();
         }
-        let _ = events.send(Exited { key, status });
+        let _ = events.send(Event::Exited(Exited { key, status }));
     });
     Ok(pid)
 }

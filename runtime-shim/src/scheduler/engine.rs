@@ -1,5 +1,7 @@
 //! The scheduling loop: a queue of ready tasks, the running ones, the joins waiting
-//! for inputs; each finished task's outcome decides what is queued next.
+//! for inputs; each finished task's outcome decides what is queued next. The loop
+//! blocks on one channel (a task process ended, a signal arrived) and wakes on its own
+//! only for a deadline (`@timeout`, a delayed retry, the grace given to killed tasks).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::OsString;
@@ -11,23 +13,30 @@ use std::time::{Duration, Instant};
 
 use flowc_ir::{LocalPlan, PlanStep, PlanTransition};
 
-use super::child::{self, Exited, Launch, Reaper};
+use super::child::{self, Event, Exited, Launch, Reaper, Signals};
 use super::progress::{format_duration, Progress, TaskLabel};
 use super::resume::{self, Origin};
-use super::{FailedTask, ResumeOptions, RunOptions, RunReport, SchedulerError};
+use super::setup;
+use super::{FailedTask, Interruption, ResumeOptions, RunOptions, RunReport, SchedulerError};
 use crate::store::{
-    hash_bytes, now_unix_ms, AttemptRecord, AttemptStatus, FlowName, LocalStore, LogStream,
-    MetadataStore, ParentTask, RunId, RunSpec, RunStatus, StoreError, TaskId, TaskMeta, TaskPath,
-    TaskStatus,
+    hash_bytes, now_unix_ms, AttemptRecord, AttemptStatus, CodePackageRef, FlowName, LocalStore,
+    LogStream, MetadataStore, ParentTask, RunId, RunSpec, RunStatus, StoreError, TaskId, TaskMeta,
+    TaskPath, TaskStatus,
 };
+use crate::task::zygote::Zygote;
 use crate::task::{read_outcome, StepStatus, TaskOutcome, Transition, PARAMETERS_STEP};
 
 /// Joins with more inputs than this get them through `--input-paths-file`, keeping
 /// command lines far below the system's limit.
 const INPUT_PATHS_INLINE_MAX: usize = 64;
 
-/// How often the loop wakes to check timeouts and delayed retries.
-const TICK: Duration = Duration::from_millis(100);
+/// How long an interrupted run waits for its killed tasks' processes to be reaped and
+/// their output drained before recording them as killed regardless. SIGKILL leaves
+/// nothing to wait for, except a process that escaped its group and holds the pipes.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// The key of the `init` process among the running ones.
+const INIT_KEY: u64 = u64::MAX;
 
 /// One open split around a task: the branch or foreach task that opened it, how many
 /// tasks it started and which one this task descends from.
@@ -81,21 +90,40 @@ struct JoinWait {
     frames: Vec<Frame>,
 }
 
+/// A run being stopped by a signal.
+struct Interrupt {
+    signal: i32,
+    /// When to stop waiting for the killed processes.
+    give_up_at: Instant,
+    /// Tasks whose attempt was recorded as killed.
+    killed: usize,
+}
+
 struct Engine<'a> {
     plan: &'a LocalPlan,
     options: &'a RunOptions,
-    flow_file: PathBuf,
     store: LocalStore,
     flow: FlowName,
     run_id: RunId,
     origin: Option<Origin>,
+    /// What every task runs: `--code-package HASH --package-entry ENTRY`.
+    package: CodePackageRef,
+    /// `--python` for every task: the real interpreter, resolved once.
+    python: OsString,
+    /// The warm interpreter the tasks fork from, when it started.
+    zygote: Option<Zygote>,
     next_task_id: u64,
     queue: VecDeque<Pending>,
     running: HashMap<u64, Running>,
+    /// The `init` process while it runs.
+    init_pid: Option<u32>,
     next_key: u64,
     joins: BTreeMap<(String, String), JoinWait>,
-    events: Sender<Exited>,
-    exits: Receiver<Exited>,
+    events: Sender<Event>,
+    inbox: Receiver<Event>,
+    /// Kept for its lifetime: dropping it stops forwarding signals.
+    signals: Option<Signals>,
+    interrupt: Option<Interrupt>,
     progress: Progress,
     reaper: Reaper,
     failed: Option<FailedTask>,
@@ -119,6 +147,7 @@ pub(super) fn execute(
     let source = fs::read(&flow_file).map_err(|err| {
         SchedulerError::Setup(format!("cannot read `{}`: {err}", flow_file.display()))
     })?;
+    let python = setup::resolve_python(options.python.as_deref()).map_err(SchedulerError::Setup)?;
     let store = LocalStore::open_or_create(&options.datastore_root)?;
     let origin = match resume_from {
         Some(resume) => Some(resume::read_origin(
@@ -130,6 +159,9 @@ pub(super) fn execute(
         )?),
         None => None,
     };
+    // A resume runs the current code (the point of resuming after a fix), so it gets a
+    // package of its own, like any run.
+    let package = setup::code_package(&store, &flow, &flow_file).map_err(SchedulerError::Setup)?;
     let spec = RunSpec {
         parameters: match &origin {
             Some(origin) => origin.parameters.clone(),
@@ -139,30 +171,46 @@ pub(super) fn execute(
         flow_ir: options.flow_ir.clone(),
         origin_run_id: origin.as_ref().map(|o| o.run_id.clone()),
     };
-    let meta = store.create_run(&flow, spec)?;
+    let mut meta = store.create_run(&flow, spec)?;
+    meta.code_package = Some(package.reference.clone());
+    store.write_run(&meta)?;
     let run_id = meta.run_id.clone();
     if let Some(file) = &options.run_id_file {
         fs::write(file, run_id.as_str()).map_err(|err| {
             SchedulerError::Setup(format!("cannot write `{}`: {err}", file.display()))
         })?;
     }
-    let (events, exits) = mpsc::channel();
+    let (events, inbox) = mpsc::channel();
+    let signals = match Signals::forward(events.clone()) {
+        Ok(signals) => Some(signals),
+        Err(err) => {
+            say(&format!(
+                "flowc: cannot handle Ctrl-C ({err}); an interrupted run stays `running`"
+            ));
+            None
+        }
+    };
     let next_task_id = origin.as_ref().map_or(1, |o| o.max_task_id + 1);
     let mut engine = Engine {
         plan,
         options,
-        flow_file,
         store,
         flow,
         run_id,
         origin,
+        package: package.reference,
+        python,
+        zygote: None,
         next_task_id,
         queue: VecDeque::new(),
         running: HashMap::new(),
+        init_pid: None,
         next_key: 0,
         joins: BTreeMap::new(),
         events,
-        exits,
+        inbox,
+        signals,
+        interrupt: None,
         progress: Progress::new(plan.steps.iter().map(|s| s.name.clone()).collect()),
         reaper: Reaper::start(),
         failed: None,
@@ -170,6 +218,17 @@ pub(super) fn execute(
         cloned: 0,
     };
     engine.announce();
+    if options.warm_interpreter {
+        engine.zygote = setup::start_zygote(&engine.python, &package.flow_file);
+        if let Some(zygote) = &engine.zygote {
+            // The zygote knows the interpreter it runs; tasks that fall back to starting
+            // Python start that one.
+            let executable = &zygote.info().executable;
+            if executable.is_absolute() {
+                engine.python = executable.clone().into_os_string();
+            }
+        }
+    }
     let status = engine.run_all();
     engine.finish(meta, status)
 }
@@ -191,9 +250,22 @@ impl Engine<'_> {
         say(&line);
     }
 
+    /// New tasks may start: nothing failed and no signal arrived.
+    fn accepting(&self) -> bool {
+        self.failed.is_none() && self.interrupt.is_none()
+    }
+
     /// Stores the parameters, then runs every task. Returns the run's final status.
     fn run_all(&mut self) -> RunStatus {
+        // A signal that arrived while the warm interpreter was starting.
+        if let Some(signal) = self.signals.as_ref().and_then(Signals::received) {
+            self.on_signal(signal);
+            return RunStatus::Killed;
+        }
         if let Err(reason) = self.parameters() {
+            if self.interrupt.is_some() {
+                return RunStatus::Killed;
+            }
             self.fail_setup(PARAMETERS_STEP, reason);
             return RunStatus::Failed;
         }
@@ -208,6 +280,9 @@ impl Engine<'_> {
         };
         self.enqueue(start);
         self.event_loop();
+        if self.interrupt.is_some() {
+            return RunStatus::Killed;
+        }
         if self.failed.is_none() {
             let stuck = self.joins.iter().next().map(|((join, _), wait)| {
                 let reason = format!(
@@ -228,30 +303,37 @@ impl Engine<'_> {
         }
     }
 
-    /// `<run>/_parameters/0`: cloned from the origin run on a resume, else made by
-    /// `flowc-shim init`.
+    /// `<run>/_parameters/0`: cloned from the origin run on a resume (when the origin
+    /// got that far), else made by `flowc-shim init`.
     fn parameters(&mut self) -> Result<(), String> {
         let path = crate::task::parameters_task(&self.flow, &self.run_id);
+        let mut params = self.options.parameters.clone();
         if let Some(origin) = &self.origin {
             let from = crate::task::parameters_task(&self.flow, &origin.run_id);
-            return self
+            let stored = self
                 .store
-                .clone_task(&from, &self.run_id)
-                .map(|_| ())
-                .map_err(|err| {
-                    format!(
-                        "cannot reuse the parameters of run {}: {err}",
-                        origin.run_id
-                    )
-                });
+                .read_task(&from)
+                .is_ok_and(|task| task.status == TaskStatus::Succeeded);
+            if stored {
+                return self
+                    .store
+                    .clone_task(&from, &self.run_id)
+                    .map(|_| ())
+                    .map_err(|err| {
+                        format!(
+                            "cannot reuse the parameters of run {}: {err}",
+                            origin.run_id
+                        )
+                    });
+            }
+            // The origin was stopped before its parameters were stored: store them
+            // again from the values it recorded.
+            params = origin.parameters.clone();
         }
-        let params =
-            serde_json::Value::Object(self.options.parameters.clone().into_iter().collect());
+        let params = serde_json::Value::Object(params.into_iter().collect());
         let mut argv: Vec<OsString> = vec![
             self.options.shim.clone().into(),
             "init".into(),
-            "--flow-file".into(),
-            self.flow_file.clone().into(),
             "--flow".into(),
             self.plan.flow.clone().into(),
             "--run-id".into(),
@@ -264,7 +346,7 @@ impl Engine<'_> {
         self.push_common(&mut argv);
         let (stdout_log, stderr_log) = self.log_paths(&path, 0).map_err(|err| err.to_string())?;
         let launch = Launch {
-            key: u64::MAX,
+            key: INIT_KEY,
             argv,
             prefix: format!("{}/{}/{}", self.run_id, PARAMETERS_STEP, path.task_id),
             stdout_log,
@@ -273,26 +355,70 @@ impl Engine<'_> {
         let pid = child::spawn(launch, self.events.clone())
             .map_err(|err| format!("cannot start `{}`: {err}", self.options.shim.display()))?;
         self.reaper.watch(pid);
-        let exited = self
-            .exits
-            .recv()
-            .map_err(|_| "the parameters task vanished".to_owned())?;
+        self.init_pid = Some(pid);
+        let exited = loop {
+            let event = match &self.interrupt {
+                Some(interrupt) => self
+                    .inbox
+                    .recv_timeout(
+                        interrupt
+                            .give_up_at
+                            .saturating_duration_since(Instant::now()),
+                    )
+                    .ok(),
+                None => self.inbox.recv().ok(),
+            };
+            match event {
+                Some(Event::Exited(exited)) if exited.key == INIT_KEY => break Some(exited),
+                Some(Event::Exited(_)) => {}
+                Some(Event::Signal(signal)) => self.on_signal(signal),
+                None => break None,
+            }
+        };
+        self.init_pid = None;
         self.reaper.forget(pid);
+        let Some(exited) = exited else {
+            // Killed, and its output is still held open by something that escaped.
+            self.record_killed(&path, &[], 0, None, None);
+            return Err("the parameters task was killed".to_owned());
+        };
+        let (code, signal) = match &exited.status {
+            Ok(status) => (status.code(), signal_of(status)),
+            Err(_) => (None, None),
+        };
+        if self.interrupt.is_some() && code != Some(0) {
+            self.record_killed(&path, &[], 0, code, signal);
+            return Err("the parameters task was killed".to_owned());
+        }
         match exited.status {
             Ok(status) if status.success() => Ok(()),
-            Ok(status) => Err(format!(
+            Ok(_) => Err(format!(
                 "storing the parameters failed ({}); see {}",
-                describe_exit(status.code(), signal_of(&status)),
+                self.attempt_reason(&path, 0, code, signal),
                 stderr_log.display()
             )),
             Err(err) => Err(format!("cannot wait for the parameters task: {err}")),
         }
     }
 
+    /// `--code-package`, `--python` and `--zygote`, which every `flowc-shim` process of
+    /// the run gets.
+    fn push_code(&self, argv: &mut Vec<OsString>) {
+        argv.push("--code-package".into());
+        argv.push(self.package.hash.to_hex().into());
+        argv.push("--package-entry".into());
+        argv.push(self.package.entry.clone().into());
+    }
+
     fn push_common(&self, argv: &mut Vec<OsString>) {
-        if let Some(python) = &self.options.python {
-            argv.push("--python".into());
-            argv.push(python.clone());
+        if !argv.iter().any(|word| word == "--code-package") {
+            self.push_code(argv);
+        }
+        argv.push("--python".into());
+        argv.push(self.python.clone());
+        if let Some(zygote) = &self.zygote {
+            argv.push("--zygote".into());
+            argv.push(zygote.socket_path().into());
         }
     }
 
@@ -313,42 +439,182 @@ impl Engine<'_> {
 
     fn event_loop(&mut self) {
         loop {
-            if self.failed.is_none() {
+            if self.accepting() {
                 self.launch_ready();
             }
             if self.running.is_empty() {
-                let waiting = self.failed.is_none() && !self.queue.is_empty();
+                let waiting = self.accepting() && !self.queue.is_empty();
                 if !waiting {
                     break;
                 }
             }
-            let wait = self.next_wakeup();
-            match self.exits.recv_timeout(wait) {
-                Ok(exited) => self.on_exit(exited),
-                Err(RecvTimeoutError::Timeout) => {}
-                // Every sender lives in `self`; this cannot happen while it exists.
-                Err(RecvTimeoutError::Disconnected) => break,
+            let event = match self.next_wakeup() {
+                Some(at) => match self
+                    .inbox
+                    .recv_timeout(at.saturating_duration_since(Instant::now()))
+                {
+                    Ok(event) => Some(event),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    // Every sender lives in `self`; this cannot happen while it exists.
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match self.inbox.recv() {
+                    Ok(event) => Some(event),
+                    Err(_) => break,
+                },
+            };
+            match event {
+                Some(Event::Exited(exited)) => self.on_exit(exited),
+                Some(Event::Signal(signal)) => self.on_signal(signal),
+                None => {}
             }
             self.enforce_timeouts();
+            if self
+                .interrupt
+                .as_ref()
+                .is_some_and(|i| i.give_up_at <= Instant::now())
+            {
+                self.abandon_running();
+                break;
+            }
         }
     }
 
-    fn next_wakeup(&self) -> Duration {
+    /// The next moment the loop must act without an event: a running task's
+    /// `@timeout`, a delayed retry becoming due, the end of an interrupted run's grace.
+    /// `None`: only an event can change anything.
+    fn next_wakeup(&self) -> Option<Instant> {
         let now = Instant::now();
-        self.queue
+        let retries = self
+            .queue
             .iter()
+            .filter(|_| self.accepting())
             .filter_map(|t| t.not_before)
-            .chain(self.running.values().filter_map(|r| r.deadline))
-            .map(|at| at.saturating_duration_since(now))
-            .fold(TICK, Duration::min)
-            .max(Duration::from_millis(5))
+            // A due task waits for a free worker, i.e. for an exit event.
+            .filter(|at| *at > now);
+        let deadlines = self
+            .running
+            .values()
+            .filter(|r| !r.timed_out)
+            .filter_map(|r| r.deadline);
+        let grace = self.interrupt.as_ref().map(|i| i.give_up_at);
+        retries.chain(deadlines).chain(grace).min()
+    }
+
+    /// Stops the run on SIGINT or SIGTERM: nothing new starts, every running task's
+    /// process group is killed (a task forked from the zygote dies with its shim's
+    /// connection, and with the zygote, which goes too). A second signal stops waiting
+    /// for the killed processes.
+    fn on_signal(&mut self, signal: i32) {
+        if let Some(interrupt) = &mut self.interrupt {
+            interrupt.give_up_at = Instant::now();
+            return;
+        }
+        let running = self.running.len() + usize::from(self.init_pid.is_some());
+        say(&format!(
+            "flowc: {} received: stopping run {}, killing {running} running task{}",
+            child::signal_name(signal),
+            self.run_id,
+            if running == 1 { "" } else { "s" }
+        ));
+        for running in self.running.values() {
+            child::kill_group(running.pid);
+        }
+        if let Some(pid) = self.init_pid {
+            child::kill_group(pid);
+        }
+        // Closing its lifeline makes the zygote kill every task it forked and exit.
+        self.zygote = None;
+        self.interrupt = Some(Interrupt {
+            signal,
+            give_up_at: Instant::now() + KILL_GRACE,
+            killed: 0,
+        });
+    }
+
+    /// Records the tasks still running when an interrupted run stops waiting for them.
+    fn abandon_running(&mut self) {
+        let running: Vec<Running> = self.running.drain().map(|(_, r)| r).collect();
+        for running in running {
+            if let Ok(path) = self.task_path(&running.task.step, &running.task_id) {
+                self.record_killed(
+                    &path,
+                    &running.task.parents,
+                    running.task.attempt,
+                    None,
+                    None,
+                );
+            }
+            self.progress.failed(&running.task.label(), "killed");
+        }
+    }
+
+    /// Marks an attempt ended by the interruption as `killed` and its task as failed,
+    /// unless the shim finished recording it first.
+    fn record_killed(
+        &mut self,
+        path: &TaskPath,
+        parents: &[ParentTask],
+        attempt: u32,
+        code: Option<i32>,
+        signal: Option<i32>,
+    ) {
+        let ending = Ending {
+            code,
+            signal,
+            status: AttemptStatus::Killed,
+            retries_left: false,
+        };
+        if let Err(err) = self.reconcile(path, parents, attempt, &ending) {
+            say(&format!(
+                "flowc: cannot record task {path} as killed: {err}"
+            ));
+        }
+        if let Some(interrupt) = &mut self.interrupt {
+            interrupt.killed += 1;
+        }
+    }
+
+    fn task_path(&self, step: &str, task_id: &TaskId) -> Result<TaskPath, SchedulerError> {
+        Ok(TaskPath::new(
+            self.flow.clone(),
+            self.run_id.clone(),
+            resume::step_name(step)?,
+            task_id.clone(),
+        ))
+    }
+
+    /// Why an attempt failed, in a few words. The shim's own exit status says only
+    /// "the step failed" (1); the attempt's record says how the step's process ended,
+    /// which may be a signal when the process ran apart from the shim (forked from the
+    /// zygote).
+    fn attempt_reason(
+        &self,
+        path: &TaskPath,
+        attempt: u32,
+        code: Option<i32>,
+        signal: Option<i32>,
+    ) -> String {
+        if code == Some(1) {
+            let recorded = self.store.read_task(path).ok().and_then(|meta| {
+                meta.attempts
+                    .into_iter()
+                    .find(|r| r.attempt == attempt && r.status != AttemptStatus::Running)
+            });
+            if let Some(record) = recorded {
+                if record.exit_code.is_some() || record.signal.is_some() {
+                    return describe_exit(record.exit_code, record.signal);
+                }
+            }
+        }
+        describe_exit(code, signal)
     }
 
     /// Starts queued tasks while workers are free; clones reusable ones right away.
     fn launch_ready(&mut self) {
         let now = Instant::now();
         let mut index = 0;
-        while index < self.queue.len() && self.failed.is_none() {
+        while index < self.queue.len() && self.accepting() {
             let ready = self.queue[index].not_before.is_none_or(|at| at <= now);
             if !ready {
                 index += 1;
@@ -540,8 +806,14 @@ impl Engine<'_> {
                 words.next();
                 continue;
             }
+            // What runs is the code package, as in a container; the plan names the flow
+            // file, which the package was built from.
+            if word == "--flow-file" {
+                self.push_code(&mut argv);
+                words.next();
+                continue;
+            }
             argv.push(match word.as_str() {
-                "{flow_file}" => self.flow_file.clone().into(),
                 "{datastore_root}" => self.store.root().into(),
                 other => other
                     .replace("{run_id}", self.run_id.as_str())
@@ -599,18 +871,26 @@ impl Engine<'_> {
         let step = self.plan.step(&task.step);
         let max_retries = step.and_then(|s| s.retry.as_ref()).map_or(0, |r| r.times);
         let retries_left = task.attempt < max_retries;
-        let path = match resume::step_name(&task.step) {
-            Ok(name) => TaskPath::new(
-                self.flow.clone(),
-                self.run_id.clone(),
-                name,
-                task_id.clone(),
-            ),
+        let path = match self.task_path(&task.step, &task_id) {
+            Ok(path) => path,
             Err(err) => return self.fail_setup(&task.step, err.to_string()),
         };
-        if let Err(err) =
-            self.reconcile(&path, &task, code, signal, running.timed_out, retries_left)
-        {
+        if self.interrupt.is_some() && (running.timed_out || code != Some(0)) {
+            self.record_killed(&path, &task.parents, task.attempt, code, signal);
+            self.progress.failed(&task.label(), "killed");
+            return;
+        }
+        let ending = Ending {
+            code,
+            signal,
+            status: if running.timed_out {
+                AttemptStatus::TimedOut
+            } else {
+                AttemptStatus::Failed
+            },
+            retries_left,
+        };
+        if let Err(err) = self.reconcile(&path, &task.parents, task.attempt, &ending) {
             return self.fail_setup(&task.step, format!("cannot record task {path}: {err}"));
         }
         let elapsed = format_duration(running.started.elapsed());
@@ -630,7 +910,11 @@ impl Engine<'_> {
                         format!("done in {elapsed}")
                     };
                     self.progress.succeeded(&task.label(), &detail);
-                    self.advance(&task, &task_id, &outcome);
+                    // A task that finished while the run was being stopped is kept
+                    // (a resume reuses it); what follows it is left to the resume.
+                    if self.interrupt.is_none() {
+                        self.advance(&task, &task_id, &outcome);
+                    }
                 }
                 Err(err) => {
                     let reason = format!("its outcome cannot be read: {err}");
@@ -643,7 +927,7 @@ impl Engine<'_> {
             format!("timed out after {}s", running.timeout.unwrap_or_default())
         } else {
             match &exited.status {
-                Ok(_) => describe_exit(code, signal),
+                Ok(_) => self.attempt_reason(&path, task.attempt, code, signal),
                 Err(err) => format!("cannot be waited for: {err}"),
             }
         };
@@ -674,49 +958,53 @@ impl Engine<'_> {
     }
 
     /// Makes `task.json` tell how the attempt ended when the shim could not (it was
-    /// killed, or never started).
+    /// killed, or never started). A timeout or a kill overrides what the shim recorded
+    /// only while the attempt is still recorded as running or as failed.
     fn reconcile(
         &self,
         path: &TaskPath,
-        task: &Pending,
-        code: Option<i32>,
-        signal: Option<i32>,
-        timed_out: bool,
-        retries_left: bool,
+        parents: &[ParentTask],
+        attempt: u32,
+        ending: &Ending,
     ) -> Result<(), StoreError> {
         let mut meta = match self.store.read_task(path) {
             Ok(meta) => meta,
-            Err(StoreError::NotFound { .. }) => TaskMeta::new(path.clone(), task.parents.clone()),
+            Err(StoreError::NotFound { .. }) => TaskMeta::new(path.clone(), parents.to_vec()),
             Err(err) => return Err(err),
         };
         let recorded = meta
             .attempts
             .iter()
-            .find(|r| r.attempt == task.attempt)
-            .is_some_and(|r| r.status != AttemptStatus::Running);
-        if recorded && !timed_out {
+            .find(|r| r.attempt == attempt)
+            .map(|r| r.status);
+        let keep = match (recorded, ending.status) {
+            (None | Some(AttemptStatus::Running), _) => false,
+            (Some(AttemptStatus::Succeeded), _) => true,
+            (Some(_), AttemptStatus::TimedOut | AttemptStatus::Killed) => false,
+            (Some(_), _) => true,
+        };
+        if keep {
             return Ok(());
         }
-        let started = meta
-            .attempts
-            .iter()
-            .find(|r| r.attempt == task.attempt)
-            .map_or_else(now_unix_ms, |r| r.started_at_unix_ms);
-        meta.attempts.retain(|r| r.attempt != task.attempt);
+        let previous = meta.attempts.iter().find(|r| r.attempt == attempt);
+        let started = previous.map_or_else(now_unix_ms, |r| r.started_at_unix_ms);
+        // The shim's record knows how the step's own process ended; the scheduler
+        // knows only the shim's.
+        let (exit_code, signal) = match previous {
+            Some(r) if r.exit_code.is_some() || r.signal.is_some() => (r.exit_code, r.signal),
+            _ => (ending.code, ending.signal),
+        };
+        meta.attempts.retain(|r| r.attempt != attempt);
         meta.attempts.push(AttemptRecord {
-            attempt: task.attempt,
-            status: if timed_out {
-                AttemptStatus::TimedOut
-            } else {
-                AttemptStatus::Failed
-            },
+            attempt,
+            status: ending.status,
             started_at_unix_ms: started,
             finished_at_unix_ms: Some(now_unix_ms()),
-            exit_code: code,
+            exit_code,
             signal,
         });
         meta.attempts.sort_by_key(|r| r.attempt);
-        meta.status = if retries_left {
+        meta.status = if ending.retries_left {
             TaskStatus::Running
         } else {
             TaskStatus::Failed
@@ -927,6 +1215,10 @@ impl Engine<'_> {
         meta.finished_at_unix_ms = Some(now_unix_ms());
         self.store.write_run(&meta)?;
         let mut text = self.progress.summary();
+        let interrupted = self.interrupt.as_ref().map(|i| Interruption {
+            signal: i.signal,
+            killed: i.killed,
+        });
         if let Some(failed) = &self.failed {
             text.push_str(&format!(
                 "step `{}` failed (task {}, attempt {}): {}\n",
@@ -948,8 +1240,19 @@ impl Engine<'_> {
             failed: self.failed,
             executed: self.executed,
             cloned: self.cloned,
+            interrupted,
         })
     }
+}
+
+/// How an attempt ended, as far as the scheduler knows.
+struct Ending {
+    /// The shim's exit code or signal.
+    code: Option<i32>,
+    signal: Option<i32>,
+    /// What to record when the shim did not record the end itself (or was overruled).
+    status: AttemptStatus,
+    retries_left: bool,
 }
 
 /// Where a succeeded task leads.
@@ -1005,7 +1308,7 @@ fn describe_exit(code: Option<i32>, signal: Option<i32>) -> String {
     }
 }
 
-fn say(line: &str) {
+pub(super) fn say(line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{line}").and_then(|()| err.flush());
 }

@@ -7,11 +7,17 @@
 //! from the outcome, and a join starts once every task of the split it closes has
 //! arrived. Tasks carry the stack of splits they run inside, so nested foreach,
 //! branches inside foreach bodies and switches inside branches need no special case.
+//!
+//! Once per run the scheduler resolves the Python interpreter, builds the flow's code
+//! package (every task runs from it, as a container would) and starts a warm
+//! interpreter the tasks fork from. SIGINT and SIGTERM stop the run: its tasks are
+//! killed and recorded as such, so `flowc resume` can go on from there.
 
 mod child;
 mod engine;
 mod progress;
 mod resume;
+mod setup;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -39,8 +45,11 @@ pub struct RunOptions {
     pub datastore_root: PathBuf,
     /// The `flowc-shim` binary ([`locate_shim`]).
     pub shim: PathBuf,
-    /// `--python` for every task; `None` leaves the shim's default.
+    /// The interpreter to run the tasks with (default: `$FLOWC_PYTHON`, else
+    /// `python3`); the run resolves it once to its real path (`sys.executable`).
     pub python: Option<OsString>,
+    /// Start one warm interpreter (zygote) for the run and fork every task from it.
+    pub warm_interpreter: bool,
     /// Tasks running at once, at least 1.
     pub max_workers: usize,
     pub max_num_splits: u64,
@@ -85,6 +94,16 @@ pub struct RunReport {
     /// Tasks executed / cloned from the origin run.
     pub executed: usize,
     pub cloned: usize,
+    /// Set when a signal stopped the run (its status is then `killed`).
+    pub interrupted: Option<Interruption>,
+}
+
+/// A run stopped by SIGINT or SIGTERM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interruption {
+    pub signal: i32,
+    /// Tasks that were running and were killed.
+    pub killed: usize,
 }
 
 /// A run that could not be started or recorded (as opposed to a run whose step

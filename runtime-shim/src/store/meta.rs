@@ -27,6 +27,9 @@ pub enum RunStatus {
     Running,
     Succeeded,
     Failed,
+    /// Stopped by a signal (Ctrl-C, SIGTERM) before it finished; `flowc resume` goes on
+    /// from where it stopped.
+    Killed,
 }
 
 /// What the caller supplies to create a run; the store adds the id, status and time.
@@ -59,6 +62,18 @@ pub struct RunMeta {
     pub flow_ir: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin_run_id: Option<RunId>,
+    /// The code package every task of the run ran from (`flowc run` records it; a run
+    /// started by `flowc-shim init` alone has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_package: Option<CodePackageRef>,
+}
+
+/// A code package as a run refers to it: the blob's hash and the flow file's path
+/// inside the archive (`flowc-shim task --code-package HASH --package-entry ENTRY`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodePackageRef {
+    pub hash: BlobHash,
+    pub entry: String,
 }
 
 impl RunMeta {
@@ -74,6 +89,7 @@ impl RunMeta {
             source_sha256: spec.source_sha256,
             flow_ir: spec.flow_ir,
             origin_run_id: spec.origin_run_id,
+            code_package: None,
         }
     }
 }
@@ -96,6 +112,8 @@ pub enum AttemptStatus {
     Failed,
     /// Killed by the scheduler when `@timeout` expired.
     TimedOut,
+    /// Killed because the run was interrupted (Ctrl-C, SIGTERM).
+    Killed,
 }
 
 /// One attempt of a task (the first run, then one per `@retry`).
@@ -257,5 +275,31 @@ mod tests {
         let meta: RunMeta = serde_json::from_value(json).unwrap();
         assert_eq!(meta.status, RunStatus::Failed);
         assert!(meta.parameters.is_empty());
+        assert_eq!(meta.code_package, None);
+    }
+
+    #[test]
+    fn run_meta_records_its_code_package_and_a_killed_status() {
+        let mut meta = RunMeta::new(
+            FlowName::new("F").unwrap(),
+            RunId::new("3").unwrap(),
+            RunSpec::default(),
+            1,
+        );
+        meta.status = RunStatus::Killed;
+        meta.code_package = Some(CodePackageRef {
+            hash: BlobHash::from_bytes([1; 32]),
+            entry: "flow.py".into(),
+        });
+        let json = serde_json::to_value(&meta).unwrap();
+        assert_eq!(json["status"], "killed");
+        assert_eq!(
+            json["code_package"],
+            serde_json::json!({"hash": "01".repeat(32), "entry": "flow.py"})
+        );
+        let back: RunMeta = serde_json::from_value(json).unwrap();
+        assert_eq!(back, meta);
+        let attempt = serde_json::to_value(AttemptStatus::Killed).unwrap();
+        assert_eq!(attempt, "killed");
     }
 }

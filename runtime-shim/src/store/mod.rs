@@ -32,8 +32,8 @@ pub use error::{Corruption, StoreError, StoreResult};
 pub use layout::{Layout, LogStream, FORMAT_FILE, LAYOUT_VERSION};
 pub use local::{LocalStore, StoreOptions, DEFAULT_COMPRESSION_LEVEL};
 pub use meta::{
-    now_unix_ms, ArtifactEntry, AttemptRecord, AttemptStatus, Manifest, ParentTask, RunMeta,
-    RunSpec, RunStatus, TaskMeta, TaskOrigin, TaskStatus,
+    now_unix_ms, ArtifactEntry, AttemptRecord, AttemptStatus, CodePackageRef, Manifest, ParentTask,
+    RunMeta, RunSpec, RunStatus, TaskMeta, TaskOrigin, TaskStatus,
 };
 pub use names::{
     ArtifactName, BlobHash, FlowName, InvalidName, NameKind, RunId, StepName, TaskId, TaskPath,

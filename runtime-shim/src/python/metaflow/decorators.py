@@ -22,13 +22,29 @@ class StepDecoratorMarker:
         )
 
 
-def step(func):
-    """Marks a method of a FlowSpec subclass as a step of the flow."""
-    func.is_step = True
-    func.name = func.__name__
-    if not hasattr(func, "decorators"):
-        func.decorators = []
-    return func
+def step(func=None, *, start=False, end=False, node_info=None):
+    """Marks a method of a FlowSpec subclass as a step of the flow.
+
+    Both spellings work: `@step`, and `@step(start=True)` / `@step(end=True)`, which
+    make a step of any name the flow's entry or exit (the scheduler learns which from
+    the compiled plan; the flags are kept for code that reads them).
+    """
+
+    def apply(target):
+        if not callable(target):
+            raise TypeError("@step decorates a method, not %r" % (target,))
+        target.is_step = True
+        target.name = target.__name__
+        target.is_start_step = bool(start)
+        target.is_end_step = bool(end)
+        target.node_info = dict(node_info or {})
+        if not hasattr(target, "decorators"):
+            target.decorators = []
+        return target
+
+    if func is not None:
+        return apply(func)
+    return apply
 
 
 def _step_decorator(name):

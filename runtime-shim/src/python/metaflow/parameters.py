@@ -116,14 +116,24 @@ class Parameter:
             default = default(ParameterContext(flow_name, user_name, self.name))
         if isinstance(self.type, JSONTypeClass) and isinstance(default, str):
             return self.type.convert(default)
-        return default
+        # Metaflow splits the value by the separator wherever it came from, so a
+        # default string becomes a list just as a value given on the command line does.
+        return self._split(default)
 
     def _convert(self, value):
         """Converts a value the scheduler passed (JSON: often a string) to the parameter's type."""
         kind = self._effective_type()
-        if self.separator is not None and isinstance(value, str):
-            return [self._convert_scalar(kind, part.strip()) for part in value.split(self.separator)]
+        if self._splits(value):
+            return [self._convert_scalar(kind, part) for part in value.split(self.separator)]
         return self._convert_scalar(kind, value)
+
+    def _splits(self, value):
+        # As in Metaflow: an empty string and an empty separator split nothing, and the
+        # parts are kept as they are (no stripping).
+        return bool(self.separator) and isinstance(value, str) and value != ""
+
+    def _split(self, value):
+        return value.split(self.separator) if self._splits(value) else value
 
     def _convert_scalar(self, kind, value):
         if value is None:
