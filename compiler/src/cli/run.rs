@@ -607,6 +607,24 @@ mod tests {
     }
 
     #[test]
+    fn no_warm_interpreter_is_a_run_option_not_a_parameter() {
+        let parsed =
+            parse_run_args(&os(&["flow.py", "--no-warm-interpreter", "--a", "1"])).unwrap();
+        assert!(parsed.options.no_warm_interpreter);
+        assert_eq!(parsed.params, [("a".to_owned(), Some("1".to_owned()))]);
+        let parsed = parse_run_args(&os(&["flow.py"])).unwrap();
+        assert!(!parsed.options.no_warm_interpreter);
+    }
+
+    #[test]
+    fn resume_commands_quote_what_the_shell_would_split() {
+        assert_eq!(shell_quote("flows/train.py"), "flows/train.py");
+        assert_eq!(shell_quote("my flows/a.py"), "'my flows/a.py'");
+        assert_eq!(shell_quote("it's.py"), "'it'\\''s.py'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
     fn parameters_are_checked_and_typed() {
         let plan = plan(vec![
             param("alpha", ParameterType::Float, Some(PlainJson::Float(0.5))),

@@ -26,6 +26,7 @@ codes! {
     NO_FLOW_CLASS = "flowc::flow::no-flow-class", Error, "the file defines no FlowSpec subclass";
     AMBIGUOUS_FLOW = "flowc::flow::ambiguous", Error, "several flow classes and no --flow to choose one";
     UNKNOWN_FLOW = "flowc::flow::unknown", Error, "--flow names a class that is not a flow in this file";
+    INHERITANCE_CYCLE = "flowc::flow::inheritance-cycle", Error, "classes of the file inherit from each other in a cycle";
     VALUE_DEFERRED = "flowc::value::deferred", Warning, "an argument cannot be evaluated statically and is kept as an expression";
     // Steps and self.next.
     STEP_BAD_SIGNATURE = "flowc::step::bad-signature", Error, "a step must take (self) or, for a join, (self, inputs)";

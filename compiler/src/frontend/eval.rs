@@ -4,18 +4,25 @@
 //! It follows Python's semantics where it folds (true division gives a float, `//` and
 //! `%` floor, `**` of ints stays an int) and gives up, rather than guessing, where Python
 //! would need arbitrary precision, raise, or run code. Recursion is bounded by
-//! `MAX_DEPTH`, so hostile nesting yields `Deferred`, never a stack overflow.
+//! `MAX_DEPTH`, so hostile nesting yields `Deferred`, never a stack overflow; folded
+//! lists and dicts are bounded by `MAX_NESTING`, so the IR stays readable as JSON.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use flowc_ir::Value;
+use flowc_ir::{Span, Value};
 use tree_sitter::Node;
 
 use super::syntax::{self, named_children, span, statements, text, Assignment};
+use crate::diagnostics::{codes, Diagnostic};
 
 /// Deeper expressions than this are kept as `Deferred`.
 const MAX_DEPTH: usize = 200;
+
+/// Lists, tuples and dicts nested deeper than this are kept as `Deferred`. Each level
+/// is two levels of IR JSON (the tagged value and its items), and readers of that JSON
+/// (`flowc inspect --format json`, external backends) commonly stop at 128 levels.
+pub(crate) const MAX_NESTING: usize = 32;
 
 /// Strings and lists built by `*` or `+` larger than this are kept as `Deferred`, so
 /// `"x" * 10**12` costs nothing.
@@ -225,8 +232,11 @@ fn global_names(root: Node<'_>, src: &str) -> Vec<String> {
 pub(crate) struct Evaluator<'t, 's> {
     src: &'s str,
     module: Scope<'t>,
-    memo: RefCell<HashMap<usize, Value>>,
+    /// Each constant's value, with how many lists and dicts deep it is.
+    memo: RefCell<HashMap<usize, (Value, usize)>>,
     in_progress: RefCell<HashSet<usize>>,
+    /// The spans kept as `Deferred` because they nest deeper than `MAX_NESTING`.
+    too_deep: RefCell<HashSet<Span>>,
 }
 
 impl<'t, 's> Evaluator<'t, 's> {
@@ -236,6 +246,7 @@ impl<'t, 's> Evaluator<'t, 's> {
             module: Scope::module(root, src),
             memo: RefCell::default(),
             in_progress: RefCell::default(),
+            too_deep: RefCell::default(),
         }
     }
 
@@ -245,7 +256,35 @@ impl<'t, 's> Evaluator<'t, 's> {
 
     /// Fold `node`, looking names up in `class` (a class body) first, then the module.
     pub(crate) fn eval(&self, node: Node<'t>, class: Option<&Scope<'t>>) -> Value {
-        self.eval_at(node, class, 0)
+        self.eval_at(node, class, 0, 0)
+    }
+
+    /// The spans of the `Deferred` values in `value` that were kept because their
+    /// lists or dicts nest more than `MAX_NESTING` levels deep, for the warning to say
+    /// so rather than call them uncomputable.
+    pub(crate) fn too_deep_in(&self, value: &Value) -> Vec<Span> {
+        let too_deep = self.too_deep.borrow();
+        if too_deep.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut stack = vec![value];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::Deferred { span, .. } if too_deep.contains(span) => out.push(*span),
+                Value::List(items) => stack.extend(items),
+                Value::Dict(map) => stack.extend(map.values()),
+                _ => {}
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// `node` kept as `Deferred` because it would nest too deeply.
+    fn too_deep_at(&self, node: Node<'_>) -> Value {
+        self.too_deep.borrow_mut().insert(span(node));
+        self.deferred(node)
     }
 
     fn deferred(&self, node: Node<'_>) -> Value {
@@ -255,7 +294,14 @@ impl<'t, 's> Evaluator<'t, 's> {
         }
     }
 
-    fn eval_at(&self, node: Node<'t>, class: Option<&Scope<'t>>, depth: usize) -> Value {
+    /// Fold `node`, `depth` expressions and `nesting` lists or dicts deep.
+    fn eval_at(
+        &self,
+        node: Node<'t>,
+        class: Option<&Scope<'t>>,
+        depth: usize,
+        nesting: usize,
+    ) -> Value {
         if depth > MAX_DEPTH || node.has_error() {
             return self.deferred(node);
         }
@@ -272,19 +318,22 @@ impl<'t, 's> Evaluator<'t, 's> {
                 .collect::<Option<String>>()
                 .map(Value::Str),
             "parenthesized_expression" => match named_children(node).as_slice() {
-                [inner] => return self.eval_with_use_site(*inner, node, class, depth),
+                [inner] => return self.eval_with_use_site(*inner, node, class, depth, nesting),
                 _ => None,
             },
-            "list" | "tuple" => self.sequence(node, class, depth),
-            "dictionary" => self.dictionary(node, class, depth),
-            "unary_operator" => self.unary(node, class, depth),
+            "list" | "tuple" | "dictionary" if nesting >= MAX_NESTING => {
+                return self.too_deep_at(node)
+            }
+            "list" | "tuple" => self.sequence(node, class, depth, nesting),
+            "dictionary" => self.dictionary(node, class, depth, nesting),
+            "unary_operator" => self.unary(node, class, depth, nesting),
             "not_operator" => node
                 .child_by_field_name("argument")
-                .map(|a| self.eval_at(a, class, depth + 1))
+                .map(|a| self.eval_at(a, class, depth + 1, nesting))
                 .and_then(|v| truthy(&v))
                 .map(|b| Value::Bool(!b)),
-            "binary_operator" => self.binary(node, class, depth),
-            "identifier" => return self.name(node, class, depth),
+            "binary_operator" => self.binary(node, class, depth, nesting),
+            "identifier" => return self.name(node, class, depth, nesting),
             _ => None,
         };
         folded.unwrap_or_else(|| self.deferred(node))
@@ -297,14 +346,32 @@ impl<'t, 's> Evaluator<'t, 's> {
         outer: Node<'t>,
         class: Option<&Scope<'t>>,
         depth: usize,
+        nesting: usize,
     ) -> Value {
-        match self.eval_at(inner, class, depth + 1) {
-            Value::Deferred { .. } => self.deferred(outer),
+        match self.eval_at(inner, class, depth + 1, nesting) {
+            Value::Deferred {
+                span: inner_span, ..
+            } => {
+                // Too deep inside stays too deep around its parentheses.
+                if self.too_deep.borrow().contains(&inner_span) {
+                    self.too_deep_at(outer)
+                } else {
+                    self.deferred(outer)
+                }
+            }
             v => v,
         }
     }
 
-    fn name(&self, node: Node<'t>, class: Option<&Scope<'t>>, depth: usize) -> Value {
+    /// A constant's value, folded once on its own (`nesting` 0), then checked against
+    /// the nesting of each place it is used.
+    fn name(
+        &self,
+        node: Node<'t>,
+        class: Option<&Scope<'t>>,
+        depth: usize,
+        nesting: usize,
+    ) -> Value {
         let name = text(node, self.src);
         let (binding, scope) = match class {
             Some(c) if c.binds(name) => (c.constant(name), class),
@@ -314,20 +381,34 @@ impl<'t, 's> Evaluator<'t, 's> {
             return self.deferred(node);
         };
         let key = value_node.id();
-        if let Some(v) = self.memo.borrow().get(&key) {
-            return at_use_site(v.clone(), || self.deferred(node));
+        let memo = self.memo.borrow().get(&key).cloned();
+        let (value, levels) = match memo {
+            Some(memo) => memo,
+            None => {
+                // A name bound (transitively) to itself is not a constant.
+                if !self.in_progress.borrow_mut().insert(key) {
+                    return self.deferred(node);
+                }
+                let value = self.eval_at(value_node, scope, depth + 1, 0);
+                self.in_progress.borrow_mut().remove(&key);
+                let levels = nesting_levels(&value);
+                self.memo.borrow_mut().insert(key, (value.clone(), levels));
+                (value, levels)
+            }
+        };
+        if nesting + levels > MAX_NESTING {
+            return self.too_deep_at(node);
         }
-        // A name bound (transitively) to itself is not a constant.
-        if !self.in_progress.borrow_mut().insert(key) {
-            return self.deferred(node);
-        }
-        let value = self.eval_at(value_node, scope, depth + 1);
-        self.in_progress.borrow_mut().remove(&key);
-        self.memo.borrow_mut().insert(key, value.clone());
         at_use_site(value, || self.deferred(node))
     }
 
-    fn sequence(&self, node: Node<'t>, class: Option<&Scope<'t>>, depth: usize) -> Option<Value> {
+    fn sequence(
+        &self,
+        node: Node<'t>,
+        class: Option<&Scope<'t>>,
+        depth: usize,
+        nesting: usize,
+    ) -> Option<Value> {
         let mut items = Vec::new();
         for item in named_children(node) {
             if matches!(
@@ -336,30 +417,57 @@ impl<'t, 's> Evaluator<'t, 's> {
             ) {
                 return None;
             }
-            items.push(self.eval_at(item, class, depth + 1));
+            items.push(self.eval_at(item, class, depth + 1, nesting + 1));
         }
         Some(Value::List(items))
     }
 
-    fn dictionary(&self, node: Node<'t>, class: Option<&Scope<'t>>, depth: usize) -> Option<Value> {
+    fn dictionary(
+        &self,
+        node: Node<'t>,
+        class: Option<&Scope<'t>>,
+        depth: usize,
+        nesting: usize,
+    ) -> Option<Value> {
         let mut map = BTreeMap::new();
         for pair in named_children(node) {
             if pair.kind() != "pair" {
                 return None;
             }
-            let key = self.eval_at(pair.child_by_field_name("key")?, class, depth + 1);
+            let key = self.eval_at(
+                pair.child_by_field_name("key")?,
+                class,
+                depth + 1,
+                nesting + 1,
+            );
             let Value::Str(key) = key else {
                 return None;
             };
-            let value = self.eval_at(pair.child_by_field_name("value")?, class, depth + 1);
+            let value = self.eval_at(
+                pair.child_by_field_name("value")?,
+                class,
+                depth + 1,
+                nesting + 1,
+            );
             map.insert(key, value);
         }
         Some(Value::Dict(map))
     }
 
-    fn unary(&self, node: Node<'t>, class: Option<&Scope<'t>>, depth: usize) -> Option<Value> {
+    fn unary(
+        &self,
+        node: Node<'t>,
+        class: Option<&Scope<'t>>,
+        depth: usize,
+        nesting: usize,
+    ) -> Option<Value> {
         let op = text(node.child_by_field_name("operator")?, self.src);
-        let arg = self.eval_at(node.child_by_field_name("argument")?, class, depth + 1);
+        let arg = self.eval_at(
+            node.child_by_field_name("argument")?,
+            class,
+            depth + 1,
+            nesting,
+        );
         match (op, arg) {
             ("-", Value::Float(f)) => Some(Value::Float(-f)),
             ("+", Value::Float(f)) => Some(Value::Float(f)),
@@ -375,10 +483,22 @@ impl<'t, 's> Evaluator<'t, 's> {
         }
     }
 
-    fn binary(&self, node: Node<'t>, class: Option<&Scope<'t>>, depth: usize) -> Option<Value> {
+    /// `a + b`, `a * n`: a list built this way nests no deeper than its operands.
+    fn binary(
+        &self,
+        node: Node<'t>,
+        class: Option<&Scope<'t>>,
+        depth: usize,
+        nesting: usize,
+    ) -> Option<Value> {
         let op = text(node.child_by_field_name("operator")?, self.src);
-        let left = self.eval_at(node.child_by_field_name("left")?, class, depth + 1);
-        let right = self.eval_at(node.child_by_field_name("right")?, class, depth + 1);
+        let left = self.eval_at(node.child_by_field_name("left")?, class, depth + 1, nesting);
+        let right = self.eval_at(
+            node.child_by_field_name("right")?,
+            class,
+            depth + 1,
+            nesting,
+        );
         binary_op(op, &left, &right)
     }
 
@@ -415,6 +535,33 @@ impl<'t, 's> Evaluator<'t, 's> {
             unescape(&body)
         }
     }
+}
+
+/// The warning for a value kept as `Deferred` because it nests deeper than
+/// `MAX_NESTING`; `message` names where the value is written.
+pub(crate) fn nested_too_deeply(at: Span, message: String) -> Diagnostic {
+    Diagnostic::new(&codes::VALUE_DEFERRED, at, message)
+        .with_label(format!("more than {MAX_NESTING} lists or dicts deep"))
+        .with_help(format!(
+            "flowc folds lists and dicts up to {MAX_NESTING} levels deep; flatten the value, \
+             or build it in the step's code"
+        ))
+}
+
+/// How many lists and dicts deep `value` is: `1` is 0, `[1]` is 1, `[{"k": []}]` is 3.
+/// Folded values are at most `MAX_NESTING` deep, so the walk is short.
+fn nesting_levels(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0)];
+    while let Some((v, level)) = stack.pop() {
+        match v {
+            Value::List(items) => stack.extend(items.iter().map(|i| (i, level + 1))),
+            Value::Dict(map) => stack.extend(map.values().map(|i| (i, level + 1))),
+            _ => {}
+        }
+        deepest = deepest.max(level + usize::from(matches!(v, Value::List(_) | Value::Dict(_))));
+    }
+    deepest
 }
 
 /// A name's value, or the use site as `Deferred` when the bound value is deferred.
@@ -868,6 +1015,72 @@ mod tests {
         // Past the depth bound the innermost lists are deferred; the outer ones remain.
         let lists = format!("x = {}{}\n", "[".repeat(3000), "]".repeat(3000));
         assert!(matches!(eval_last(&lists), Value::List(_)));
+    }
+
+    /// Folds the last `x = <expr>` of `src`, with the spans kept for nesting too deeply.
+    fn eval_nesting(src: &str) -> (Value, Vec<String>) {
+        let tree = parse_tree(src).expect("tree");
+        let root = tree.root_node();
+        let ev = Evaluator::new(root, src);
+        let last = *statements(root).last().expect("statement");
+        let value = ev.eval(Assignment::cast(last).expect("assignment").right, None);
+        let spans = ev.too_deep_in(&value);
+        let texts = spans
+            .iter()
+            .map(|s| src[s.start..s.end].to_string())
+            .collect();
+        (value, texts)
+    }
+
+    fn lists(levels: usize) -> String {
+        format!("{}1{}", "[".repeat(levels), "]".repeat(levels))
+    }
+
+    #[test]
+    fn lists_and_dicts_fold_up_to_the_nesting_bound() {
+        let (v, too_deep) = eval_nesting(&format!("x = {}\n", lists(MAX_NESTING)));
+        assert_eq!(nesting_levels(&v), MAX_NESTING);
+        assert!(too_deep.is_empty());
+        let (v, too_deep) = eval_nesting(&format!("x = {}\n", lists(MAX_NESTING + 3)));
+        assert_eq!(nesting_levels(&v), MAX_NESTING);
+        assert_eq!(too_deep, [lists(3)]);
+        // Dicts and tuples count alike; the deferred part is the innermost collection.
+        let dicts = format!("{}1{}", "{'k': [".repeat(20), "]}".repeat(20));
+        let (v, too_deep) = eval_nesting(&format!("x = {dicts}\n"));
+        assert_eq!(nesting_levels(&v), MAX_NESTING);
+        assert_eq!(too_deep.len(), 1);
+        assert!(too_deep[0].starts_with("{'k': ["), "{too_deep:?}");
+        // Parentheses do not count, and the deferred part is reported with them.
+        let (_, too_deep) = eval_nesting(&format!(
+            "x = [{}]\n",
+            "([".repeat(40) + "1" + &"])".repeat(40)
+        ));
+        assert_eq!(too_deep.len(), 1);
+        assert!(too_deep[0].starts_with("(["));
+        // `+` and `*` build no deeper lists than their operands.
+        let (v, too_deep) = eval_nesting(&format!("x = {0} + {0} * 2\n", lists(MAX_NESTING)));
+        assert!(matches!(&v, Value::List(items) if items.len() == 3));
+        assert!(too_deep.is_empty());
+    }
+
+    #[test]
+    fn constants_are_checked_where_they_are_used() {
+        let inner = lists(MAX_NESTING - 1);
+        // Within the bound at two levels of use, past it at three.
+        let (v, too_deep) = eval_nesting(&format!("A = {inner}\nx = [A]\n"));
+        assert_eq!(nesting_levels(&v), MAX_NESTING);
+        assert!(too_deep.is_empty());
+        let (v, too_deep) = eval_nesting(&format!("A = {inner}\nx = [[A], A]\n"));
+        assert_eq!(too_deep, ["A"]);
+        let Value::List(items) = v else {
+            panic!("expected a list, got {v:?}")
+        };
+        assert_eq!(deferred_text(&items[0]), None);
+        assert_eq!(nesting_levels(&items[1]), MAX_NESTING - 1);
+        // A deferred value for another reason is not called too deep.
+        let (v, too_deep) = eval_nesting("x = [f(1)]\n");
+        assert!(matches!(v, Value::List(_)));
+        assert!(too_deep.is_empty());
     }
 
     #[test]

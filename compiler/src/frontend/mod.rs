@@ -6,6 +6,7 @@
 //! (what refers to Metaflow), `eval` (static evaluation), `flow_class` (finding the flow
 //! and merging its bases), `steps`, `transitions`, `parameters`, `raw_decorators`.
 
+mod comments;
 pub(crate) mod decorators;
 mod docstring;
 mod eval;
@@ -64,14 +65,19 @@ pub fn parse(path: &str, text: &str, options: &FrontendOptions) -> Parsed {
     Parsed { flow, diagnostics }
 }
 
-/// Parse Python source into a tree-sitter tree. `None` only if tree-sitter refuses
-/// (it does not for any input when no timeout is set), which callers report.
+/// Parse Python source into a tree-sitter tree whose byte positions index `text`.
+/// `None` only if tree-sitter refuses (it does not for any input when no timeout is
+/// set), which callers report.
+///
+/// The parser sees `text` with its comments blanked (see `comments`): the same bytes
+/// but for comment text, which the frontend never reads from the tree.
 pub(crate) fn parse_tree(text: &str) -> Option<tree_sitter::Tree> {
+    let blanked = comments::blank(text);
     let mut parser = tree_sitter::Parser::new();
     parser
         .set_language(&tree_sitter_python::LANGUAGE.into())
         .ok()?;
-    parser.parse(text, None)
+    parser.parse(blanked.as_bytes(), None)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

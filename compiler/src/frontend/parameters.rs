@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use flowc_ir::{Config, Parameter, ParameterKind, ParameterType, Span, Value};
 use tree_sitter::Node;
 
-use super::eval::Scope;
+use super::eval::{nested_too_deeply, Scope};
 use super::flow_class::Context;
 use super::syntax::{span, statements, text, unparenthesize, Argument, Assignment, Call};
 use crate::diagnostics::{codes, did_you_mean, Diagnostic};
@@ -293,19 +293,24 @@ impl<'t> Declaration<'_, 't, '_> {
     /// A default value; deferred ones are kept and reported as a warning.
     fn default(&self, name: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<Value> {
         let (arg, value) = self.value(name)?;
-        if value.is_deferred() {
-            let what = if unparenthesize(arg.value).kind() == "lambda" {
-                format!(
-                    "the {} of `{}` is a function, called when the run starts",
-                    name.replace('_', " "),
-                    self.attr
-                )
+        let too_deep = self.cx.eval.too_deep_in(&value);
+        let what = format!("the {} of `{}`", name.replace('_', " "), self.attr);
+        if !too_deep.is_empty() {
+            let part = if value.is_deferred() {
+                "it is"
             } else {
-                format!(
-                    "the {} of `{}` cannot be evaluated statically",
-                    name.replace('_', " "),
-                    self.attr
-                )
+                "this part is"
+            };
+            let message =
+                format!("{what} is nested too deeply to fold; {part} kept as an expression");
+            for at in too_deep {
+                diagnostics.push(nested_too_deeply(at, message.clone()));
+            }
+        } else if value.is_deferred() {
+            let what = if unparenthesize(arg.value).kind() == "lambda" {
+                format!("{what} is a function, called when the run starts")
+            } else {
+                format!("{what} cannot be evaluated statically")
             };
             diagnostics.push(deferred(span(arg.value), what));
         }

@@ -5,6 +5,7 @@ use super::decorators::{RawArg, RawDecorator};
 use super::eval::{Evaluator, Scope};
 use super::imports::Imports;
 use super::syntax::{span, text, Argument, DecoratorExpr};
+use tree_sitter::Node;
 
 /// Lower one decorator. `class` is the scope it is evaluated in: the class body for
 /// step decorators (Python evaluates them there), none for flow decorators.
@@ -15,29 +16,28 @@ pub(crate) fn raw_decorator<'t>(
     eval: &Evaluator<'t, '_>,
     class: Option<&Scope<'t>>,
 ) -> RawDecorator {
+    let arg = |name: Option<String>, whole: Node<'t>, value: Node<'t>| {
+        let value = eval.eval(value, class);
+        RawArg {
+            name,
+            span: span(whole),
+            too_deep: eval.too_deep_in(&value),
+            value,
+        }
+    };
     let args = deco
         .call
         .map(|call| {
             call.arguments()
                 .into_iter()
-                .map(|arg| match arg {
-                    Argument::Positional(value) => RawArg {
-                        name: None,
-                        span: span(value),
-                        value: eval.eval(value, class),
-                    },
-                    Argument::Keyword { node, name, value } => RawArg {
-                        name: Some(text(name, src).to_string()),
-                        span: span(node),
-                        value: eval.eval(value, class),
-                    },
+                .map(|a| match a {
+                    Argument::Positional(value) => arg(None, value, value),
+                    Argument::Keyword { node, name, value } => {
+                        arg(Some(text(name, src).to_string()), node, value)
+                    }
                     // `*args` / `**kwargs`: nothing to read statically; kept as a
                     // positional deferred value so the table reports it.
-                    Argument::Splat(node) => RawArg {
-                        name: None,
-                        span: span(node),
-                        value: eval.eval(node, class),
-                    },
+                    Argument::Splat(node) => arg(None, node, node),
                 })
                 .collect()
         })

@@ -835,11 +835,116 @@ class C(A, B):
 }
 
 #[test]
-fn inheritance_cycles_do_not_hang() {
+fn inheritance_cycles_are_reported_once_each() {
     let src =
         "from metaflow import FlowSpec\nclass A(B, FlowSpec):\n    pass\nclass B(A):\n    pass\n";
     let parsed = run(src);
     assert!(parsed.flow.is_some());
+    assert_eq!(
+        with_code(&parsed, src, &codes::INHERITANCE_CYCLE),
+        [("classes `A` and `B` inherit from each other", "B")]
+    );
+    let d = &parsed.diagnostics[0];
+    assert_eq!(
+        d.related
+            .iter()
+            .map(|r| (r.message.as_str(), at(src, r.span)))
+            .collect::<Vec<_>>(),
+        [("`B` inherits from `A`", "A")]
+    );
+
+    // A self-cycle, a three-class cycle entered from a class outside it (reported at
+    // the class of the cycle defined first), and a class that only derives from a cycle.
+    let src = "from metaflow import FlowSpec, step\n\
+               class S(S):\n    pass\n\
+               class Out(Q):\n    pass\n\
+               class P(Q):\n    pass\n\
+               class Q(R):\n    pass\n\
+               class R(P):\n    pass\n\
+               class F(FlowSpec):\n    @step\n    def start(self):\n        pass\n";
+    let parsed = run(src);
+    let cycles = with_code(&parsed, src, &codes::INHERITANCE_CYCLE);
+    assert_eq!(
+        cycles,
+        [
+            ("class `S` inherits from itself", "S"),
+            (
+                "classes `P`, `Q`, `R` inherit from each other in a cycle",
+                "Q"
+            ),
+        ]
+    );
+    assert_eq!(parsed.flow.expect("flow").name, "F");
+    // Diamonds and repeated bases are not cycles.
+    let src = "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    pass\n\
+               class B(A):\n    pass\nclass C(A):\n    pass\nclass D(B, C):\n    @step\n    def start(self):\n        pass\n";
+    assert!(with_code(&run(src), src, &codes::INHERITANCE_CYCLE).is_empty());
+}
+
+#[test]
+fn deep_inheritance_chains_are_read_whole() {
+    // `Base0` (with `start`) <- `Base1` <- ... <- `Leaf` (with `end`): every base is
+    // read, however deep; the walk is iterative and linear.
+    let depth = 12_000;
+    let mut src = String::from(
+        "from metaflow import FlowSpec, step\nclass Base0(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.end)\n",
+    );
+    for i in 1..depth {
+        src.push_str(&format!("class Base{i}(Base{}):\n    pass\n", i - 1));
+    }
+    src.push_str(&format!(
+        "class Leaf(Base{}):\n    @step\n    def end(self):\n        pass\n",
+        depth - 1
+    ));
+    let flow = clean(&src);
+    assert_eq!(flow.name, "Leaf");
+    let steps: Vec<(&str, Option<&str>)> = flow
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.inherited_from.as_deref()))
+        .collect();
+    assert_eq!(steps, [("start", Some("Base0")), ("end", None)]);
+}
+
+#[test]
+fn values_nested_too_deeply_are_deferred_with_a_warning_that_says_so() {
+    let deep = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+    let src = format!(
+        "from metaflow import FlowSpec, step, Parameter, environment\n\
+         class F(FlowSpec):\n    \
+         p = Parameter('p', default={})\n    \
+         q = Parameter('q', default={})\n    \
+         @environment(vars={{'K': {}}})\n    @step\n    def start(self):\n        pass\n",
+        deep(32),
+        deep(40),
+        deep(40),
+    );
+    let parsed = run(&src);
+    let warnings = with_code(&parsed, &src, &codes::VALUE_DEFERRED);
+    let inner = deep(8);
+    assert_eq!(
+        warnings,
+        [
+            (
+                "`@environment(vars=...)`: this value is nested too deeply to fold; it is kept as an expression",
+                deep(9).as_str()
+            ),
+            (
+                "the default of `q` is nested too deeply to fold; this part is kept as an expression",
+                inner.as_str()
+            ),
+        ]
+    );
+    let flow = parsed.flow.expect("flow");
+    // The IR reads back with serde_json's default recursion limit (128).
+    let json = serde_json::to_string(&flow).expect("serialisable");
+    let back: Result<serde_json::Value, _> = serde_json::from_str(&json);
+    assert!(back.is_ok(), "{back:?}");
+    assert!(!flow.parameters[0]
+        .default
+        .as_ref()
+        .expect("p")
+        .is_deferred());
 }
 
 #[test]

@@ -26,6 +26,10 @@ pub(crate) struct Launch {
     pub(crate) prefix: String,
     pub(crate) stdout_log: PathBuf,
     pub(crate) stderr_log: PathBuf,
+    /// Makes the directory of the log files. It runs on the process's output thread,
+    /// not the scheduler's: a new directory is made durable with an `fsync`, which
+    /// would otherwise hold up the start of every other task.
+    pub(crate) prepare_logs: Box<dyn FnOnce() -> io::Result<()> + Send>,
 }
 
 /// A process that ended, once all its output has been copied.
@@ -117,14 +121,13 @@ impl Sink {
     }
 }
 
-/// Starts `launch` and returns its pid. A thread waits for it and sends [`Exited`] on
-/// `events` after both output streams reached their end.
+/// Starts `launch` and returns its pid. An output thread prepares the log files,
+/// copies the process's stdout (a second thread its stderr), then waits for the
+/// process and sends [`Exited`] on `events` once both streams reached their end.
 pub(crate) fn spawn(launch: Launch, events: Sender<Event>) -> io::Result<u32> {
     let Some((program, args)) = launch.argv.split_first() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
     };
-    let stdout_log = File::create(&launch.stdout_log)?;
-    let stderr_log = File::create(&launch.stderr_log)?;
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -136,58 +139,71 @@ pub(crate) fn spawn(launch: Launch, events: Sender<Event>) -> io::Result<u32> {
         .spawn()?;
     let pid = child.id();
     let prefix = format!("[{}] ", launch.prefix).into_bytes();
-    let readers: Vec<_> = [
-        child
-            .stdout
-            .take()
-            .map(|pipe| pump(pipe, stdout_log, prefix.clone(), Sink::Stdout)),
-        child
-            .stderr
-            .take()
-            .map(|pipe| pump(pipe, stderr_log, prefix, Sink::Stderr)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let key = launch.key;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let Launch {
+        key,
+        stdout_log,
+        stderr_log,
+        prepare_logs,
+        ..
+    } = launch;
     thread::spawn(move || {
-        let status = child.wait();
-        for reader in readers {
-            let _ = reader.join();
+        // The pipes hold what the process writes meanwhile.
+        let logs = prepare_logs()
+            .and_then(|()| Ok((File::create(&stdout_log)?, File::create(&stderr_log)?)));
+        let (stdout_log, stderr_log) = match logs {
+            Ok((out, err)) => (Some(out), Some(err)),
+            Err(err) => {
+                let line = format!(
+                    "{}flowc: cannot write this task's logs to `{}`: {err}\n",
+                    String::from_utf8_lossy(&prefix),
+                    stdout_log.display()
+                );
+                Sink::Stderr.write_line(line.as_bytes());
+                (None, None)
+            }
+        };
+        let stderr_pump = stderr.map(|pipe| {
+            let prefix = prefix.clone();
+            thread::spawn(move || pump(pipe, stderr_log, &prefix, Sink::Stderr))
+        });
+        if let Some(pipe) = stdout {
+            pump(pipe, stdout_log, &prefix, Sink::Stdout);
         }
+        if let Some(pump) = stderr_pump {
+            let _ = pump.join();
+        }
+        let status = child.wait();
         let _ = events.send(Event::Exited(Exited { key, status }));
     });
     Ok(pid)
 }
 
-/// Copies one pipe to its log file and, prefixed, to the terminal.
-fn pump(
-    pipe: impl Read + Send + 'static,
-    mut log: File,
-    prefix: Vec<u8>,
-    sink: Sink,
-) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        let mut reader = BufReader::new(pipe);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            }
-            let _ = log.write_all(&line);
-            let mut shown = Vec::with_capacity(prefix.len() + line.len() + 1);
-            shown.extend_from_slice(&prefix);
-            shown.extend_from_slice(&line);
-            if !shown.ends_with(b"\n") {
-                shown.push(b'\n');
-            }
-            sink.write_line(&shown);
+/// Copies one pipe to its log file (if there is one) and, prefixed, to the terminal,
+/// until the pipe's end.
+fn pump(pipe: impl Read, mut log: Option<File>, prefix: &[u8], sink: Sink) {
+    let mut reader = BufReader::new(pipe);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
         }
-    })
+        if let Some(file) = &mut log {
+            let _ = file.write_all(&line);
+        }
+        let mut shown = Vec::with_capacity(prefix.len() + line.len() + 1);
+        shown.extend_from_slice(prefix);
+        shown.extend_from_slice(&line);
+        if !shown.ends_with(b"\n") {
+            shown.push(b'\n');
+        }
+        sink.write_line(&shown);
+    }
 }
 
 /// Sends SIGKILL to the process group `pid` leads.
@@ -199,10 +215,9 @@ pub(crate) fn kill_group(pid: u32) {
 }
 
 /// Keeps the list of running process groups in a small `sh` process in a group of its
-/// own. When the scheduler ends in any way — a normal exit, a Ctrl-C, a SIGKILL — the
-/// reaper's stdin reaches its end and it kills every group still listed, so no task
-/// outlives the run. (A signal handler would need unsafe code, which the workspace
-/// forbids.)
+/// own. When the scheduler ends in any way — a normal exit, a panic, a SIGKILL that no
+/// handler sees — the reaper's stdin reaches its end and it kills every group still
+/// listed, so no task outlives the run.
 pub(crate) struct Reaper {
     stdin: Option<ChildStdin>,
     child: Option<Child>,

@@ -147,6 +147,18 @@ pub(super) fn execute(
     let source = fs::read(&flow_file).map_err(|err| {
         SchedulerError::Setup(format!("cannot read `{}`: {err}", flow_file.display()))
     })?;
+    // From here on a Ctrl-C is the scheduler's to handle: one that arrives while the run
+    // is being set up is acted on as soon as the run exists.
+    let (events, inbox) = mpsc::channel();
+    let signals = match Signals::forward(events.clone()) {
+        Ok(signals) => Some(signals),
+        Err(err) => {
+            say(&format!(
+                "flowc: cannot handle Ctrl-C ({err}); an interrupted run stays `running`"
+            ));
+            None
+        }
+    };
     let python = setup::resolve_python(options.python.as_deref()).map_err(SchedulerError::Setup)?;
     let store = LocalStore::open_or_create(&options.datastore_root)?;
     let origin = match resume_from {
@@ -180,16 +192,6 @@ pub(super) fn execute(
             SchedulerError::Setup(format!("cannot write `{}`: {err}", file.display()))
         })?;
     }
-    let (events, inbox) = mpsc::channel();
-    let signals = match Signals::forward(events.clone()) {
-        Ok(signals) => Some(signals),
-        Err(err) => {
-            say(&format!(
-                "flowc: cannot handle Ctrl-C ({err}); an interrupted run stays `running`"
-            ));
-            None
-        }
-    };
     let next_task_id = origin.as_ref().map_or(1, |o| o.max_task_id + 1);
     let mut engine = Engine {
         plan,
@@ -344,13 +346,14 @@ impl Engine<'_> {
             params.to_string().into(),
         ];
         self.push_common(&mut argv);
-        let (stdout_log, stderr_log) = self.log_paths(&path, 0).map_err(|err| err.to_string())?;
+        let (stdout_log, stderr_log) = self.log_paths(&path, 0);
         let launch = Launch {
             key: INIT_KEY,
             argv,
             prefix: format!("{}/{}/{}", self.run_id, PARAMETERS_STEP, path.task_id),
             stdout_log,
             stderr_log: stderr_log.clone(),
+            prepare_logs: self.prepare_logs(&path),
         };
         let pid = child::spawn(launch, self.events.clone())
             .map_err(|err| format!("cannot start `{}`: {err}", self.options.shim.display()))?;
@@ -401,8 +404,7 @@ impl Engine<'_> {
         }
     }
 
-    /// `--code-package`, `--python` and `--zygote`, which every `flowc-shim` process of
-    /// the run gets.
+    /// `--code-package HASH --package-entry ENTRY`: what every process of the run runs.
     fn push_code(&self, argv: &mut Vec<OsString>) {
         argv.push("--code-package".into());
         argv.push(self.package.hash.to_hex().into());
@@ -410,6 +412,9 @@ impl Engine<'_> {
         argv.push(self.package.entry.clone().into());
     }
 
+    /// The options every `flowc-shim` process of the run gets: the code package (unless
+    /// the plan's command already put it in place of its `--flow-file`), the resolved
+    /// interpreter and the zygote.
     fn push_common(&self, argv: &mut Vec<OsString>) {
         if !argv.iter().any(|word| word == "--code-package") {
             self.push_code(argv);
@@ -422,14 +427,25 @@ impl Engine<'_> {
         }
     }
 
-    fn log_paths(&self, path: &TaskPath, attempt: u32) -> Result<(PathBuf, PathBuf), StoreError> {
-        self.store.create_task_dir(path)?;
-        Ok((
+    fn log_paths(&self, path: &TaskPath, attempt: u32) -> (PathBuf, PathBuf) {
+        (
             self.store
                 .attempt_log_path(path, attempt, LogStream::Stdout),
             self.store
                 .attempt_log_path(path, attempt, LogStream::Stderr),
-        ))
+        )
+    }
+
+    /// Makes the task's directory for its logs, on the task's output thread.
+    fn prepare_logs(&self, path: &TaskPath) -> Box<dyn FnOnce() -> std::io::Result<()> + Send> {
+        let store = self.store.clone();
+        let path = path.clone();
+        Box::new(move || {
+            store
+                .create_task_dir(&path)
+                .map(|_| ())
+                .map_err(std::io::Error::other)
+        })
     }
 
     fn enqueue(&mut self, task: Pending) {
@@ -713,10 +729,7 @@ impl Engine<'_> {
             Ok(argv) => argv,
             Err(err) => return self.fail_setup(&task.step.clone(), err),
         };
-        let (stdout_log, stderr_log) = match self.log_paths(&path, task.attempt) {
-            Ok(paths) => paths,
-            Err(err) => return self.fail_setup(&task.step.clone(), err.to_string()),
-        };
+        let (stdout_log, stderr_log) = self.log_paths(&path, task.attempt);
         let key = self.next_key;
         self.next_key += 1;
         let launch = Launch {
@@ -725,6 +738,7 @@ impl Engine<'_> {
             prefix: format!("{}/{}/{}", self.run_id, task.step, task_id),
             stdout_log,
             stderr_log: stderr_log.clone(),
+            prepare_logs: self.prepare_logs(&path),
         };
         match child::spawn(launch, self.events.clone()) {
             Ok(pid) => {

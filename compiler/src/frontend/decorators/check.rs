@@ -13,6 +13,7 @@ use flowc_ir::{Decorator, Span, Value};
 use super::table::{self, Attr, DecoratorSpec, DefaultValue, Kind, Scope};
 use super::RawDecorator;
 use crate::diagnostics::{codes, did_you_mean, Diagnostic};
+use crate::frontend::eval::nested_too_deeply;
 
 /// A known decorator in the right place, with its arguments checked.
 #[derive(Debug)]
@@ -392,7 +393,8 @@ fn check_args<'a>(
             continue;
         };
         if let Value::Deferred { source_text, span } = &arg.value {
-            diagnostics.push(deferred(spec, attr.name, source_text, *span));
+            let too_deep = arg.too_deep.contains(span);
+            diagnostics.push(deferred(spec, attr.name, source_text, *span, too_deep));
             dropped.insert(attr.name);
             continue;
         }
@@ -427,7 +429,8 @@ fn check_args<'a>(
         let mut nested = Vec::new();
         collect_deferred(&arg.value, attr.kind == Kind::HookList, &mut nested);
         for (text, span) in nested {
-            diagnostics.push(deferred(spec, attr.name, text, span));
+            let too_deep = arg.too_deep.contains(&span);
+            diagnostics.push(deferred(spec, attr.name, text, span, too_deep));
         }
         args.insert(attr.name, (&arg.value, arg.span));
     }
@@ -498,7 +501,23 @@ fn unknown_attribute(spec: &DecoratorSpec, name: &str, span: Span) -> Diagnostic
     .with_help(help)
 }
 
-fn deferred(spec: &DecoratorSpec, attr: &str, source_text: &str, span: Span) -> Diagnostic {
+fn deferred(
+    spec: &DecoratorSpec,
+    attr: &str,
+    source_text: &str,
+    span: Span,
+    too_deep: bool,
+) -> Diagnostic {
+    if too_deep {
+        return nested_too_deeply(
+            span,
+            format!(
+                "`@{}({attr}=...)`: this value is nested too deeply to fold; it is kept as \
+                 an expression",
+                spec.name
+            ),
+        );
+    }
     Diagnostic::new(
         &codes::VALUE_DEFERRED,
         span,

@@ -29,6 +29,9 @@ pub(crate) struct RawArg {
     /// The whole argument, `name=value` included.
     pub(crate) span: Span,
     pub(crate) value: Value,
+    /// The spans of the `Deferred` parts of `value` kept because they nest too deeply
+    /// to fold (rather than because they need the program to run).
+    pub(crate) too_deep: Vec<Span>,
 }
 
 /// One decorator as written above a step or the flow class, `@step` excluded.

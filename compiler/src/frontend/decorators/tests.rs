@@ -39,6 +39,7 @@ impl Deco {
             name: Some(name.to_owned()),
             span,
             value,
+            too_deep: Vec::new(),
         });
         self
     }
@@ -49,6 +50,7 @@ impl Deco {
             name: None,
             span,
             value,
+            too_deep: Vec::new(),
         });
         self
     }
