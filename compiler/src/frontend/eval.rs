@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use flowc_ir::{Span, Value};
 use tree_sitter::Node;
 
-use super::syntax::{self, named_children, span, statements, text, Assignment};
+use super::syntax::{self, named_children, span, statements, text, Assignment, FieldExt};
 use crate::diagnostics::{codes, Diagnostic};
 
 /// Deeper expressions than this are kept as `Deferred`.
@@ -65,10 +65,7 @@ impl<'t> Scope<'t> {
                 let mut targets = vec![assign.left];
                 let mut value = assign.right;
                 while value.kind() == "assignment" {
-                    match (
-                        value.child_by_field_name("left"),
-                        value.child_by_field_name("right"),
-                    ) {
+                    match (value.field("left"), value.field("right")) {
                         (Some(l), Some(r)) => {
                             targets.push(l);
                             value = r;
@@ -136,30 +133,30 @@ fn binding_names(stmt: Node<'_>, src: &str, out: &mut Vec<String>) {
     while let Some(node) = stack.pop() {
         match node.kind() {
             "function_definition" | "class_definition" => {
-                if let Some(name) = node.child_by_field_name("name") {
+                if let Some(name) = node.field("name") {
                     out.push(text(name, src).to_string());
                 }
             }
             "assignment" | "augmented_assignment" | "for_statement" | "for_in_clause" => {
-                if let Some(left) = node.child_by_field_name("left") {
+                if let Some(left) = node.field("left") {
                     bound_names(left, src, out);
                 }
                 stack.extend(named_children(node));
             }
             "named_expression" => {
-                if let Some(name) = node.child_by_field_name("name") {
+                if let Some(name) = node.field("name") {
                     bound_names(name, src, out);
                 }
                 stack.extend(named_children(node));
             }
             "as_pattern" => {
-                if let Some(alias) = node.child_by_field_name("alias") {
+                if let Some(alias) = node.field("alias") {
                     bound_names(alias, src, out);
                 }
                 stack.extend(named_children(node));
             }
             "aliased_import" => {
-                if let Some(alias) = node.child_by_field_name("alias") {
+                if let Some(alias) = node.field("alias") {
                     out.push(text(alias, src).to_string());
                 }
             }
@@ -328,7 +325,7 @@ impl<'t, 's> Evaluator<'t, 's> {
             "dictionary" => self.dictionary(node, class, depth, nesting),
             "unary_operator" => self.unary(node, class, depth, nesting),
             "not_operator" => node
-                .child_by_field_name("argument")
+                .field("argument")
                 .map(|a| self.eval_at(a, class, depth + 1, nesting))
                 .and_then(|v| truthy(&v))
                 .map(|b| Value::Bool(!b)),
@@ -434,21 +431,11 @@ impl<'t, 's> Evaluator<'t, 's> {
             if pair.kind() != "pair" {
                 return None;
             }
-            let key = self.eval_at(
-                pair.child_by_field_name("key")?,
-                class,
-                depth + 1,
-                nesting + 1,
-            );
+            let key = self.eval_at(pair.field("key")?, class, depth + 1, nesting + 1);
             let Value::Str(key) = key else {
                 return None;
             };
-            let value = self.eval_at(
-                pair.child_by_field_name("value")?,
-                class,
-                depth + 1,
-                nesting + 1,
-            );
+            let value = self.eval_at(pair.field("value")?, class, depth + 1, nesting + 1);
             map.insert(key, value);
         }
         Some(Value::Dict(map))
@@ -461,13 +448,8 @@ impl<'t, 's> Evaluator<'t, 's> {
         depth: usize,
         nesting: usize,
     ) -> Option<Value> {
-        let op = text(node.child_by_field_name("operator")?, self.src);
-        let arg = self.eval_at(
-            node.child_by_field_name("argument")?,
-            class,
-            depth + 1,
-            nesting,
-        );
+        let op = text(node.field("operator")?, self.src);
+        let arg = self.eval_at(node.field("argument")?, class, depth + 1, nesting);
         match (op, arg) {
             ("-", Value::Float(f)) => Some(Value::Float(-f)),
             ("+", Value::Float(f)) => Some(Value::Float(f)),
@@ -491,14 +473,9 @@ impl<'t, 's> Evaluator<'t, 's> {
         depth: usize,
         nesting: usize,
     ) -> Option<Value> {
-        let op = text(node.child_by_field_name("operator")?, self.src);
-        let left = self.eval_at(node.child_by_field_name("left")?, class, depth + 1, nesting);
-        let right = self.eval_at(
-            node.child_by_field_name("right")?,
-            class,
-            depth + 1,
-            nesting,
-        );
+        let op = text(node.field("operator")?, self.src);
+        let left = self.eval_at(node.field("left")?, class, depth + 1, nesting);
+        let right = self.eval_at(node.field("right")?, class, depth + 1, nesting);
         binary_op(op, &left, &right)
     }
 

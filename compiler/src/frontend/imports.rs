@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use tree_sitter::Node;
 
-use super::syntax::{named_children, statements, text};
+use super::syntax::{named_children, statements, text, FieldExt};
 
 /// Compound statements whose bodies still run at module level (`try: import ...`).
 const MODULE_LEVEL_BLOCKS: &[&str] = &[
@@ -54,8 +54,8 @@ impl Imports {
         for name in stmt.children_by_field_name("name", &mut cursor) {
             let (module, alias) = match name.kind() {
                 "aliased_import" => (
-                    name.child_by_field_name("name"),
-                    name.child_by_field_name("alias").map(|a| text(a, src)),
+                    name.field("name"),
+                    name.field("alias").map(|a| text(a, src)),
                 ),
                 _ => (Some(name), None),
             };
@@ -76,7 +76,7 @@ impl Imports {
     }
 
     fn import_from(&mut self, stmt: Node<'_>, src: &str) {
-        let Some(module) = stmt.child_by_field_name("module_name") else {
+        let Some(module) = stmt.field("module_name") else {
             return;
         };
         let is_metaflow = module.kind() == "dotted_name" && is_metaflow_module(text(module, src));
@@ -84,8 +84,8 @@ impl Imports {
         for name in stmt.children_by_field_name("name", &mut cursor) {
             let (imported, alias) = match name.kind() {
                 "aliased_import" => (
-                    name.child_by_field_name("name").map(|n| text(n, src)),
-                    name.child_by_field_name("alias").map(|a| text(a, src)),
+                    name.field("name").map(|n| text(n, src)),
+                    name.field("alias").map(|a| text(a, src)),
                 ),
                 _ => (Some(text(name, src)), None),
             };
@@ -120,8 +120,8 @@ impl Imports {
                 }
             }
             "attribute" => {
-                let object = expr.child_by_field_name("object")?;
-                let attr = expr.child_by_field_name("attribute")?;
+                let object = expr.field("object")?;
+                let attr = expr.field("attribute")?;
                 self.is_metaflow_module_expr(object, src)
                     .then(|| text(attr, src))
             }
@@ -133,7 +133,7 @@ impl Imports {
     fn is_metaflow_module_expr(&self, mut expr: Node<'_>, src: &str) -> bool {
         // Walk down `a.b.c` to its root `a`, iteratively.
         while expr.kind() == "attribute" {
-            match expr.child_by_field_name("object") {
+            match expr.field("object") {
                 Some(object) => expr = object,
                 None => return false,
             }
@@ -164,7 +164,7 @@ impl Imports {
         }
         match callee.kind() {
             "attribute" => callee
-                .child_by_field_name("attribute")
+                .field("attribute")
                 .map_or_else(|| text(callee, src), |a| text(a, src)),
             _ => text(callee, src),
         }

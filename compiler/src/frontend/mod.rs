@@ -2,9 +2,10 @@
 //!
 //! `parse` never stops at the first problem: it reports syntax errors, then still finds
 //! the flow class and lowers everything it can read, so one run shows every mistake.
-//! The pieces: `syntax` (typed views over tree-sitter nodes), `syntax_errors`, `imports`
-//! (what refers to Metaflow), `eval` (static evaluation), `flow_class` (finding the flow
-//! and merging its bases), `steps`, `transitions`, `parameters`, `raw_decorators`.
+//! The pieces: `comments` (the text the parser is given), `syntax` (typed views over
+//! tree-sitter nodes), `syntax_errors`, `imports` (what refers to Metaflow), `eval`
+//! (static evaluation), `flow_class` (finding the flow and merging its bases), `steps`,
+//! `transitions`, `parameters`, `raw_decorators`.
 
 mod comments;
 pub(crate) mod decorators;

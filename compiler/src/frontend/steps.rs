@@ -12,7 +12,7 @@ use super::eval::Scope;
 use super::flow_class::Context;
 use super::raw_decorators::raw_decorator;
 use super::syntax::{
-    self, named_children, span, statements, text, Argument, DecoratorExpr, FunctionDef,
+    self, named_children, span, statements, text, Argument, DecoratorExpr, FieldExt, FunctionDef,
 };
 use super::transitions;
 use crate::diagnostics::{codes, did_you_mean, Diagnostic};
@@ -280,7 +280,7 @@ fn signature(
     for p in named_children(params) {
         let name = match p.kind() {
             "identifier" => Some(p),
-            "default_parameter" | "typed_default_parameter" => p.child_by_field_name("name"),
+            "default_parameter" | "typed_default_parameter" => p.field("name"),
             "typed_parameter" => named_children(p)
                 .into_iter()
                 .find(|c| c.kind() == "identifier"),

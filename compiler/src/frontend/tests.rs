@@ -279,6 +279,48 @@ fn next_not_last_and_multiple() {
 }
 
 #[test]
+fn only_self_next_calls_are_transitions() {
+    // The word `next` in strings, comments, longer names, other objects' methods and
+    // the builtin: none of them is a transition, wherever it stands.
+    let src = step_body(
+        "        msg = \"self.next(self.a)\"  # self.next(self.b)\n\
+         \x20       self.next_step = next(iter([1]))\n\
+         \x20       other.next(self.b)\n\
+         \x20       self.nextstep(self.b)\n\
+         \x20       self .  next  (self.a)",
+    );
+    let parsed = run(&src);
+    assert!(parsed.diagnostics.is_empty(), "{:#?}", parsed.diagnostics);
+    let flow = parsed.flow.expect("flow");
+    assert_eq!(target_names(&flow.steps[0].transition), ["a"]);
+    assert_eq!(
+        at(&src, flow.steps[0].transition_span.expect("span")),
+        "self .  next  (self.a)"
+    );
+    // Calls nested in blocks, in a nested function and in another call's arguments
+    // are all found, in source order.
+    let src = step_body(
+        "        def later():\n            self.next(self.b)\n\
+         \x20       print(self.next(self.a))\n\
+         \x20       for x in []:\n            self.next(self.a)\n\
+         \x20       self.next(self.end)",
+    );
+    let parsed = run(&src);
+    let d: Vec<&Diagnostic> = parsed
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == codes::NEXT_MULTIPLE.name)
+        .collect();
+    assert_eq!(d.len(), 1, "{:#?}", parsed.diagnostics);
+    assert_eq!(at(&src, d[0].span), "self.next(self.a)");
+    let related: Vec<usize> = d[0].related.iter().map(|r| r.span.start).collect();
+    let first = src.find("self.next(self.b)").expect("first call");
+    assert_eq!(related[0], first);
+    assert!(related.windows(2).all(|w| w[0] < w[1]), "{related:?}");
+    assert_eq!(related.len(), 3);
+}
+
+#[test]
 fn foreach_with_several_targets_leads_to_each() {
     let src = step_body("        self.next(self.a, self.b, foreach='items')");
     let parsed = run(&src);

@@ -10,7 +10,7 @@ use tree_sitter::Node;
 use super::eval::{is_string_literal, Evaluator};
 use super::syntax::{
     is_self_next, named_children, self_attribute, span, statements, text, unparenthesize, Argument,
-    Call,
+    Call, FieldExt,
 };
 use crate::diagnostics::{codes, did_you_mean, Diagnostic};
 
@@ -129,30 +129,44 @@ fn any_of(lowered: &[Transition]) -> Option<Transition> {
     }
 }
 
-/// Every `self.next(...)` call in a body, in source order. One cursor walks the
-/// subtree in preorder without allocating per node: this walk covers every step body,
-/// so it is a large share of the frontend's time on big flows.
+/// Every `self.next(...)` call in a body (nested blocks included), in source order.
 fn next_calls<'t>(body: Node<'t>, src: &str) -> Vec<Call<'t>> {
-    let mut out = Vec::new();
-    // A cursor cannot leave the node it starts on, so `goto_parent` fails at `body`.
-    let mut cursor = body.walk();
-    'walk: loop {
-        if let Some(call) = Call::cast(cursor.node()).filter(|c| is_self_next(*c, src)) {
-            out.push(call);
-        }
-        if cursor.goto_first_child() {
-            continue;
-        }
-        loop {
-            if cursor.goto_next_sibling() {
-                continue 'walk;
+    // Every `self.next(...)` holds an identifier `next`, so instead of visiting every
+    // node of the body (most of the frontend's time in a large flow), look the word up
+    // in the body's text and climb from each occurrence: `next` → `self.next` → the
+    // call. Occurrences in strings, comments or longer names climb to nothing. The
+    // calls come out in source order, as a walk of the tree would find them: between
+    // a `self.next` call's start and its `next` there is only `self`, a dot and space.
+    let (start, end) = (body.start_byte(), body.end_byte());
+    let Some(body_text) = src.get(start..end) else {
+        return Vec::new();
+    };
+    body_text
+        .match_indices("next")
+        .filter_map(|(at, _)| {
+            // Descend with a cursor, keeping the path: `Node::parent` searches down
+            // from the root of the whole file each time.
+            let at = start + at;
+            let mut cursor = body.walk();
+            let mut path: Vec<Node<'t>> = Vec::new();
+            while cursor.goto_first_child_for_byte(at).is_some() {
+                let node = cursor.node();
+                if node.start_byte() > at {
+                    return None;
+                }
+                path.push(node);
             }
-            if !cursor.goto_parent() {
-                break 'walk;
+            let [.., call, attribute, word] = path[..] else {
+                return None;
+            };
+            if word.kind() != "identifier" || word.byte_range() != (at..at + 4) {
+                return None;
             }
-        }
-    }
-    out
+            let call = Call::cast(call)?;
+            let is_function = call.function().is_some_and(|f| f.id() == attribute.id());
+            (is_function && is_self_next(call, src)).then_some(call)
+        })
+        .collect()
 }
 
 fn bad_arguments(at: Span, message: String, help: &str) -> Diagnostic {
@@ -306,10 +320,7 @@ fn lower_switch<'t>(
     let mut cases: Vec<SwitchCase> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for pair in named_children(dict) {
-        let (Some(key), Some(value)) = (
-            pair.child_by_field_name("key"),
-            pair.child_by_field_name("value"),
-        ) else {
+        let (Some(key), Some(value)) = (pair.field("key"), pair.field("value")) else {
             diagnostics.push(bad_arguments(
                 span(pair),
                 "switch cases cannot be unpacked".into(),
