@@ -2,16 +2,18 @@
 //! scratch directory, run task by task as a scheduler would, with the artifacts checked
 //! by unpickling what the store holds.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Command, Output};
 
 use flowc_shim::store::{
     BlobStore, FlowName, LocalStore, Manifest, MetadataStore, RunId, StepName, TaskId, TaskMeta,
     TaskPath, TaskStatus,
 };
 use flowc_shim::task::{read_outcome, StepStatus, TaskOutcome};
+
+mod support;
+
+use support::text;
 
 const SHIM: &str = env!("CARGO_BIN_EXE_flowc-shim");
 
@@ -34,15 +36,7 @@ fn cache_dir() -> PathBuf {
 
 impl Fixture {
     fn new(name: &str, flow: &str, source: &str) -> Fixture {
-        static SERIAL: AtomicU32 = AtomicU32::new(0);
-        let dir = scratch_root().join(format!(
-            "{name}-{}-{}",
-            std::process::id(),
-            SERIAL.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("flow.py"), source).unwrap();
+        let dir = support::flow_dir(&scratch_root(), name, source);
         Fixture {
             dir,
             flow: flow.to_owned(),
@@ -160,26 +154,7 @@ impl Fixture {
             .store()
             .get(&FlowName::new(&self.flow).unwrap(), &entry.hash)
             .unwrap();
-        let harness = flowc_shim::python::install(&cache_dir()).unwrap();
-        let mut child = Command::new("python3")
-            .args([
-                "-c",
-                "import pickle, sys; print(repr(pickle.loads(sys.stdin.buffer.read())), end='')",
-            ])
-            .env("PYTHONPATH", harness)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(&bytes).unwrap();
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "unpickling failed:\n{}",
-            text(&output)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        support::unpickle_repr(&cache_dir(), &bytes)
     }
 }
 
@@ -189,15 +164,6 @@ impl Drop for Fixture {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status: {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn stderr(output: &Output) -> String {

@@ -4,10 +4,9 @@
 //! killed process group included), die with their shim, and fall back to starting
 //! Python when the zygote is gone.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use flowc_shim::store::{
@@ -15,6 +14,10 @@ use flowc_shim::store::{
 };
 use flowc_shim::task::zygote::{Zygote, ZygoteConfig};
 use rustix::process::{kill_process_group, test_kill_process, Pid, Signal};
+
+mod support;
+
+use support::text;
 
 const SHIM: &str = env!("CARGO_BIN_EXE_flowc-shim");
 
@@ -36,15 +39,7 @@ struct Fixture {
 
 impl Fixture {
     fn new(name: &str, flow: &str, source: &str) -> Fixture {
-        static SERIAL: AtomicU32 = AtomicU32::new(0);
-        let dir = scratch_root().join(format!(
-            "{name}-{}-{}",
-            std::process::id(),
-            SERIAL.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("flow.py"), source).unwrap();
+        let dir = support::flow_dir(&scratch_root(), name, source);
         Fixture {
             dir,
             flow: flow.to_owned(),
@@ -164,26 +159,7 @@ impl Fixture {
             .store(store)
             .get(&FlowName::new(&self.flow).unwrap(), &entry.hash)
             .unwrap();
-        let harness = flowc_shim::python::install(&cache_dir()).unwrap();
-        let mut child = Command::new("python3")
-            .args([
-                "-c",
-                "import pickle, sys; print(repr(pickle.loads(sys.stdin.buffer.read())), end='')",
-            ])
-            .env("PYTHONPATH", harness)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(&bytes).unwrap();
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "unpickling failed:\n{}",
-            text(&output)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        support::unpickle_repr(&cache_dir(), &bytes)
     }
 }
 
@@ -193,15 +169,6 @@ impl Drop for Fixture {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status: {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn assert_no_fallback(zygote: Option<&Path>, output: &Output) {

@@ -4,6 +4,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
+use flowc::graph::printable;
 use flowc_ir::{
     Compute, Decorator, Flow, ParameterKind, ParameterType, Step, StepSpec, Transition, Value,
 };
@@ -364,19 +365,6 @@ fn push_block(out: &mut String, depth: usize, text: &str) {
             printable(line.trim_end())
         );
     }
-}
-
-/// User text with control characters escaped, so that it cannot act on the terminal.
-fn printable(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() && c != '\t' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

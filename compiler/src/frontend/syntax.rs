@@ -90,6 +90,24 @@ pub(crate) fn docstring(body: Node<'_>) -> Option<Node<'_>> {
     }
 }
 
+/// The definition of `kind` that a top-level statement is, looking through decorators:
+/// the statement itself, or the `definition` of a `decorated_definition`.
+fn definition<'t>(stmt: Node<'t>, kind: &str) -> Option<Node<'t>> {
+    let def = if stmt.kind() == "decorated_definition" {
+        stmt.field("definition")?
+    } else {
+        stmt
+    };
+    (def.kind() == kind).then_some(def)
+}
+
+/// The name identifier of a class or function definition, unless the parser had to
+/// invent or replace it.
+fn definition_name(def: Node<'_>) -> Option<Node<'_>> {
+    def.field("name")
+        .filter(|n| !n.is_missing() && n.kind() == "identifier")
+}
+
 /// `class Name(bases): body`, possibly under decorators.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClassDef<'t> {
@@ -101,26 +119,12 @@ pub(crate) struct ClassDef<'t> {
 impl<'t> ClassDef<'t> {
     /// A top-level statement as a class definition, if it is one.
     pub(crate) fn cast(stmt: Node<'t>) -> Option<Self> {
-        match stmt.kind() {
-            "class_definition" => Some(ClassDef {
-                outer: stmt,
-                node: stmt,
-            }),
-            "decorated_definition" => {
-                let def = stmt.field("definition")?;
-                (def.kind() == "class_definition").then_some(ClassDef {
-                    outer: stmt,
-                    node: def,
-                })
-            }
-            _ => None,
-        }
+        let node = definition(stmt, "class_definition")?;
+        Some(ClassDef { outer: stmt, node })
     }
 
     pub(crate) fn name(&self) -> Option<Node<'t>> {
-        self.node
-            .field("name")
-            .filter(|n| !n.is_missing() && n.kind() == "identifier")
+        definition_name(self.node)
     }
 
     /// Positional base expressions; `metaclass=...` and other keywords are left out.
@@ -157,26 +161,12 @@ pub(crate) struct FunctionDef<'t> {
 
 impl<'t> FunctionDef<'t> {
     pub(crate) fn cast(stmt: Node<'t>) -> Option<Self> {
-        match stmt.kind() {
-            "function_definition" => Some(FunctionDef {
-                outer: stmt,
-                node: stmt,
-            }),
-            "decorated_definition" => {
-                let def = stmt.field("definition")?;
-                (def.kind() == "function_definition").then_some(FunctionDef {
-                    outer: stmt,
-                    node: def,
-                })
-            }
-            _ => None,
-        }
+        let node = definition(stmt, "function_definition")?;
+        Some(FunctionDef { outer: stmt, node })
     }
 
     pub(crate) fn name(&self) -> Option<Node<'t>> {
-        self.node
-            .field("name")
-            .filter(|n| !n.is_missing() && n.kind() == "identifier")
+        definition_name(self.node)
     }
 
     pub(crate) fn parameters(&self) -> Option<Node<'t>> {

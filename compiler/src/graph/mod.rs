@@ -202,6 +202,21 @@ pub(crate) fn doc_of(doc: Option<&str>) -> Option<String> {
     doc.map(clean_doc).filter(|d| !d.is_empty())
 }
 
+/// User text made safe for a terminal: control characters (an escape sequence hidden
+/// in a docstring, a stray carriage return) are shown escaped instead of acting.
+/// Shared by the text renderer and `flowc inspect`, which print user text as is.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use flowc_ir::{Flow, Step, Transition};
 
-use super::{doc_of, node_type, ordered_steps};
+use super::{doc_of, node_type, ordered_steps, printable};
 
 const INDENT: &str = "    ";
 
@@ -86,20 +86,6 @@ fn push_indented(out: &mut String, text: &str) {
             let _ = writeln!(out, "{INDENT}{}", printable(line));
         }
     }
-}
-
-/// User text made safe for a terminal: control characters (an escape sequence hidden
-/// in a docstring, a stray carriage return) are shown escaped instead of acting.
-fn printable(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() && c != '\t' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
