@@ -93,6 +93,19 @@ fn flowc(cwd: &Path, args: &[&str]) -> Output {
     flowc_command(cwd, args).output().expect("run flowc")
 }
 
+/// `flowc run FILE --datastore-root ROOT` in the scratch directory.
+fn run_in_store(scratch: &Scratch, file: &Path, root: &Path) -> Output {
+    flowc(
+        &scratch.dir,
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--datastore-root",
+            root.to_str().unwrap(),
+        ],
+    )
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -457,15 +470,7 @@ fn a_failing_step_exits_non_zero_with_the_users_traceback() {
     let scratch = Scratch::new("fail");
     let file = scratch.file("fail_flow.py", FAILING);
     let root = scratch.store();
-    let out = flowc(
-        &scratch.dir,
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--datastore-root",
-            root.to_str().unwrap(),
-        ],
-    );
+    let out = run_in_store(&scratch, &file, &root);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("fail_flow.py\", line 12"), "{stderr}");
@@ -516,15 +521,7 @@ class RetryFlow(FlowSpec):
         ),
     );
     let root = scratch.store();
-    let out = flowc(
-        &scratch.dir,
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--datastore-root",
-            root.to_str().unwrap(),
-        ],
-    );
+    let out = run_in_store(&scratch, &file, &root);
     assert_ok(&out);
     let stderr = text(&out.stderr);
     assert!(
@@ -579,15 +576,7 @@ class CatchFlow(FlowSpec):
 "#,
     );
     let root = scratch.store();
-    let out = flowc(
-        &scratch.dir,
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--datastore-root",
-            root.to_str().unwrap(),
-        ],
-    );
+    let out = run_in_store(&scratch, &file, &root);
     assert_ok(&out);
     let run = Run::open(&root, "CatchFlow", &run_id(&out));
     let caught = run.artifact("end", "caught_type");
@@ -1225,15 +1214,7 @@ class WideJoinFlow(FlowSpec):
 "#,
     );
     let root = scratch.store();
-    let out = flowc(
-        &scratch.dir,
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--datastore-root",
-            root.to_str().unwrap(),
-        ],
-    );
+    let out = run_in_store(&scratch, &file, &root);
     assert_ok(&out);
     let run = Run::open(&root, "WideJoinFlow", &run_id(&out));
     assert_eq!(
