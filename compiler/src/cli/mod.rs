@@ -7,13 +7,18 @@
 //! Exit status: 0 when there is nothing wrong, 1 when the flow has errors, 2 for usage
 //! and I/O problems (clap's own usage errors also exit with 2).
 
+mod artifact;
+mod card;
 mod check;
 mod compile;
 mod compile_argo;
 mod graph;
 mod inspect;
+mod logs;
 mod report;
 mod run;
+mod runs;
+mod show;
 mod source;
 
 use std::io::{IsTerminal, Write};
@@ -68,6 +73,11 @@ enum Command {
     Compile(compile::Args),
     Run(run::RunArgs),
     Resume(run::ResumeArgs),
+    Runs(runs::Args),
+    Show(show::Args),
+    Logs(logs::Args),
+    Artifact(artifact::Args),
+    Card(card::Args),
 }
 
 /// Run the command line and return the process's exit status.
@@ -83,6 +93,11 @@ pub(crate) fn main() -> ExitCode {
         Command::Compile(args) => compile::run(&args, &terminal),
         Command::Run(args) => run::run(&args, &terminal),
         Command::Resume(args) => run::resume(&args, &terminal),
+        Command::Runs(args) => runs::run(&args, &terminal),
+        Command::Show(args) => show::run(&args, &terminal),
+        Command::Logs(args) => logs::run(&args, &terminal),
+        Command::Artifact(args) => artifact::run(&args, &terminal),
+        Command::Card(args) => card::run(&args, &terminal),
     };
     outcome.emit()
 }

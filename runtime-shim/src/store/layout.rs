@@ -103,6 +103,39 @@ impl LogStream {
     }
 }
 
+/// A small file a task leaves for an orchestrator that cannot read the task's outputs
+/// any other way (Step Functions reads them from the store with `s3:getObject`):
+/// `<task dir>/outputs/<file name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TaskOutput {
+    /// `foreach_items.json`: the split indexes of a foreach, a JSON array `[0,...,N-1]`.
+    ForeachItems,
+    /// `num_splits`: `N` of a foreach, as decimal text.
+    NumSplits,
+    /// `switch_step`: the step a switch chose, as text.
+    SwitchStep,
+}
+
+impl TaskOutput {
+    /// Every output, in file-name order.
+    pub const ALL: [TaskOutput; 3] = [
+        TaskOutput::ForeachItems,
+        TaskOutput::NumSplits,
+        TaskOutput::SwitchStep,
+    ];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            TaskOutput::ForeachItems => "foreach_items.json",
+            TaskOutput::NumSplits => "num_splits",
+            TaskOutput::SwitchStep => "switch_step",
+        }
+    }
+}
+
+/// The directory under a task's directory holding its [`TaskOutput`] files.
+pub const OUTPUTS_DIR: &str = "outputs";
+
 /// Path arithmetic for one datastore root. Pure: nothing here touches the filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -168,6 +201,12 @@ impl Layout {
 
     pub fn manifest_path(&self, task: &TaskPath) -> PathBuf {
         self.task_dir(task).join(MANIFEST_FILE)
+    }
+
+    pub fn task_output_path(&self, task: &TaskPath, output: TaskOutput) -> PathBuf {
+        self.task_dir(task)
+            .join(OUTPUTS_DIR)
+            .join(output.file_name())
     }
 
     /// Where the scheduler writes one attempt's output. Attempts count from 0, as in

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::blob::{self, hash_bytes};
 use super::error::{Corruption, StoreError, StoreResult};
 use super::fsutil::{self, TempFile};
-use super::layout::{self, Layout, LogStream};
+use super::layout::{self, Layout, LogStream, TaskOutput};
 use super::meta::{now_unix_ms, Manifest, RunMeta, RunSpec, TaskMeta, TaskOrigin};
 use super::names::{BlobHash, FlowName, RunId, StepName, TaskId, TaskPath};
 use super::{BlobRef, BlobStore, MetadataStore};
@@ -539,6 +539,31 @@ impl MetadataStore for LocalStore {
         })
     }
 
+    fn write_task_output(
+        &self,
+        task: &TaskPath,
+        output: TaskOutput,
+        bytes: &[u8],
+    ) -> StoreResult<()> {
+        let path = self.layout.task_output_path(task, output);
+        self.create_task_dir(task)?;
+        fsutil::create_dir_all_durable(fsutil::parent_of(&path))?;
+        // The final `task.json` syncs the task directory, not `outputs/`: sync here.
+        fsutil::write_atomic(&path, bytes)
+    }
+
+    fn read_task_output(&self, task: &TaskPath, output: TaskOutput) -> StoreResult<Vec<u8>> {
+        let path = self.layout.task_output_path(task, output);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(bytes),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Err(StoreError::NotFound {
+                what: format!("output `{}` of task {task}", output.file_name()),
+                path,
+            }),
+            Err(err) => Err(StoreError::io("read", path, err)),
+        }
+    }
+
     fn clone_task(&self, from: &TaskPath, to_run: &RunId) -> StoreResult<TaskMeta> {
         let source = self.read_task(from)?;
         let manifest = self.read_manifest(from)?;
@@ -630,6 +655,42 @@ mod tests {
         assert_eq!(
             store.list_runs(&flow).unwrap(),
             vec![RunId::new("1").unwrap(), RunId::new("8").unwrap()]
+        );
+    }
+
+    #[test]
+    fn task_outputs_round_trip_and_a_missing_one_is_not_found() {
+        let dir = TestDir::new("local-task-outputs");
+        let store = LocalStore::open_or_create(dir.path()).unwrap();
+        let flow = FlowName::new("F").unwrap();
+        let run = store.create_run(&flow, RunSpec::default()).unwrap();
+        let task = TaskPath {
+            flow: flow.clone(),
+            run_id: run.run_id,
+            step: StepName::new("start").unwrap(),
+            task_id: TaskId::new("t").unwrap(),
+        };
+        store
+            .write_task_output(&task, TaskOutput::ForeachItems, b"[0,1,2]")
+            .unwrap();
+        store
+            .write_task_output(&task, TaskOutput::ForeachItems, b"[0]")
+            .unwrap();
+        assert_eq!(
+            store
+                .read_task_output(&task, TaskOutput::ForeachItems)
+                .unwrap(),
+            b"[0]"
+        );
+        assert!(store
+            .layout()
+            .task_dir(&task)
+            .join("outputs/foreach_items.json")
+            .is_file());
+        let missing = store.read_task_output(&task, TaskOutput::SwitchStep);
+        assert!(
+            matches!(missing, Err(StoreError::NotFound { .. })),
+            "{missing:?}"
         );
     }
 }

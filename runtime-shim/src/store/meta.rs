@@ -161,6 +161,25 @@ pub struct TaskMeta {
     pub attempts: Vec<AttemptRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<TaskOrigin>,
+    /// The HTML cards (`@card`) the task's last attempt rendered, in the order the
+    /// decorators are listed. Each is a blob of the flow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cards: Vec<CardRef>,
+}
+
+/// One rendered card of a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardRef {
+    /// The `id=` of the `@card` decorator, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The card type (`default`, `blank`, ...).
+    #[serde(rename = "type")]
+    pub card_type: String,
+    /// The blob holding the self-contained HTML page.
+    pub hash: BlobHash,
+    /// Size of the HTML in bytes.
+    pub size: u64,
 }
 
 impl TaskMeta {
@@ -172,6 +191,7 @@ impl TaskMeta {
             parents,
             attempts: Vec::new(),
             origin: None,
+            cards: Vec::new(),
         }
     }
 }

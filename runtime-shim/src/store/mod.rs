@@ -29,11 +29,11 @@ use std::path::Path;
 
 pub use blob::hash_bytes;
 pub use error::{Corruption, StoreError, StoreResult};
-pub use layout::{Layout, LogStream, FORMAT_FILE, LAYOUT_VERSION};
+pub use layout::{Layout, LogStream, TaskOutput, FORMAT_FILE, LAYOUT_VERSION, OUTPUTS_DIR};
 pub use local::{LocalStore, StoreOptions, DEFAULT_COMPRESSION_LEVEL};
 pub use meta::{
-    now_unix_ms, ArtifactEntry, AttemptRecord, AttemptStatus, CodePackageRef, Manifest, ParentTask,
-    RunMeta, RunSpec, RunStatus, TaskMeta, TaskOrigin, TaskStatus,
+    now_unix_ms, ArtifactEntry, AttemptRecord, AttemptStatus, CardRef, CodePackageRef, Manifest,
+    ParentTask, RunMeta, RunSpec, RunStatus, TaskMeta, TaskOrigin, TaskStatus,
 };
 pub use names::{
     ArtifactName, BlobHash, FlowName, InvalidName, NameKind, RunId, StepName, TaskId, TaskPath,
@@ -161,6 +161,19 @@ pub trait MetadataStore: Send + Sync {
     fn write_manifest(&self, task: &TaskPath, manifest: &Manifest) -> StoreResult<()>;
 
     fn read_manifest(&self, task: &TaskPath) -> StoreResult<Manifest>;
+
+    /// Writes (or replaces) one of a task's [`TaskOutput`] files, whole. The run must
+    /// exist. Written before the task's final [`Self::write_task`], which makes it
+    /// durable.
+    fn write_task_output(
+        &self,
+        task: &TaskPath,
+        output: TaskOutput,
+        bytes: &[u8],
+    ) -> StoreResult<()>;
+
+    /// Reads one of a task's [`TaskOutput`] files.
+    fn read_task_output(&self, task: &TaskPath, output: TaskOutput) -> StoreResult<Vec<u8>>;
 
     /// Copies a task into another run of the same flow for `flowc resume`: same step
     /// and task id, same manifest (no blob is copied: they are shared by hash), same

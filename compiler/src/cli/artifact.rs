@@ -1,0 +1,13 @@
+//! `flowc artifact`.
+
+use super::{Outcome, Status, Terminal};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+pub(crate) fn run(_args: &Args, _terminal: &Terminal) -> Outcome {
+    Outcome::failure(
+        Status::Trouble,
+        "error: `flowc artifact` is not available yet\n".to_owned(),
+    )
+}
