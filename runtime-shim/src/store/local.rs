@@ -249,7 +249,7 @@ impl LocalStore {
 }
 
 /// Sort key of run and task ids: integers in numeric order, then the rest.
-fn id_order(id: &str) -> (bool, usize, &str) {
+pub(super) fn id_order(id: &str) -> (bool, usize, &str) {
     match integer_id(id) {
         Some(_) => (false, id.len(), id),
         None => (true, 0, id),
@@ -257,7 +257,7 @@ fn id_order(id: &str) -> (bool, usize, &str) {
 }
 
 /// An id that is a canonical decimal integer (no sign, no leading zero).
-fn integer_id(id: &str) -> Option<u64> {
+pub(super) fn integer_id(id: &str) -> Option<u64> {
     if id.starts_with('0') && id != "0" {
         return None;
     }
@@ -277,7 +277,8 @@ fn write_json_unsynced_name<T: Serialize>(path: &Path, value: &T) -> StoreResult
     fsutil::write_atomic_unsynced_name(path, &json_bytes(path, value)?)
 }
 
-fn json_bytes<T: Serialize>(path: &Path, value: &T) -> StoreResult<Vec<u8>> {
+/// The bytes of a metadata file: pretty JSON and a newline, the same in every backend.
+pub(super) fn json_bytes<T: Serialize>(path: &Path, value: &T) -> StoreResult<Vec<u8>> {
     let mut bytes =
         serde_json::to_vec_pretty(value).map_err(|err| StoreError::InvalidMetadata {
             path: path.to_path_buf(),

@@ -45,6 +45,11 @@ pub struct RunSpec {
     pub flow_ir: serde_json::Value,
     /// For `flowc resume`: the run this one resumes.
     pub origin_run_id: Option<RunId>,
+    /// The run's tags (`flowc run --tag`), in the order given, without duplicates.
+    pub tags: Vec<String>,
+    /// Who started the run, as Metaflow names it (`METAFLOW_USER`, else the login
+    /// name); the client's namespaces are `user:<name>` tags derived from it.
+    pub user: Option<String>,
 }
 
 /// `run.json`.
@@ -66,6 +71,19 @@ pub struct RunMeta {
     /// started by `flowc-shim init` alone has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_package: Option<CodePackageRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// The user name a run records: `METAFLOW_USER`, else the login name, as Metaflow
+/// and the harness look it up.
+pub fn current_user() -> Option<String> {
+    ["METAFLOW_USER", "USER", "USERNAME", "LOGNAME", "SUDO_USER"]
+        .iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .find(|value| !value.is_empty())
 }
 
 /// A code package as a run refers to it: the blob's hash and the flow file's path
@@ -90,6 +108,8 @@ impl RunMeta {
             flow_ir: spec.flow_ir,
             origin_run_id: spec.origin_run_id,
             code_package: None,
+            tags: spec.tags,
+            user: spec.user,
         }
     }
 }

@@ -10,9 +10,12 @@
 //! - Only validated names ([`FlowName`], [`RunId`], [`StepName`], [`TaskId`],
 //!   [`ArtifactName`], [`BlobHash`]) reach a path.
 //!
-//! The on-disk layout is described on [`Layout`] and in `docs/datastore.md`.
+//! The on-disk layout is described on [`Layout`] and in `docs/datastore.md`. With the
+//! `s3` feature, [`S3Store`] keeps the same layout in an S3 bucket.
 
 mod blob;
+#[cfg(feature = "s3")]
+mod capture;
 mod error;
 mod fsutil;
 mod layout;
@@ -20,6 +23,8 @@ mod local;
 mod meta;
 mod names;
 mod root;
+#[cfg(feature = "s3")]
+mod s3;
 #[cfg(test)]
 mod testutil;
 
@@ -28,18 +33,26 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 pub use blob::hash_bytes;
+#[cfg(feature = "s3")]
+pub use capture::{CapturedOutput, OutputCapture};
 pub use error::{Corruption, StoreError, StoreResult};
 pub use layout::{Layout, LogStream, TaskOutput, FORMAT_FILE, LAYOUT_VERSION, OUTPUTS_DIR};
 pub use local::{LocalStore, StoreOptions, DEFAULT_COMPRESSION_LEVEL};
 pub use meta::{
-    now_unix_ms, ArtifactEntry, AttemptRecord, AttemptStatus, CardRef, CodePackageRef, Manifest,
-    ParentTask, RunMeta, RunSpec, RunStatus, TaskMeta, TaskOrigin, TaskStatus,
+    current_user, now_unix_ms, ArtifactEntry, AttemptRecord, AttemptStatus, CardRef,
+    CodePackageRef, Manifest, ParentTask, RunMeta, RunSpec, RunStatus, TaskMeta, TaskOrigin,
+    TaskStatus,
 };
 pub use names::{
     ArtifactName, BlobHash, FlowName, InvalidName, NameKind, RunId, StepName, TaskId, TaskPath,
     MAX_NAME_LEN,
 };
-pub use root::{resolve_root, ResolvedRoot, RootSource, DEFAULT_ROOT_DIR, ROOT_ENV_VAR};
+pub use root::{
+    resolve_root, ResolvedRoot, RootLocation, RootSource, S3Url, DEFAULT_ROOT_DIR, ROOT_ENV_VAR,
+    S3_SCHEME,
+};
+#[cfg(feature = "s3")]
+pub use s3::{S3Settings, S3Store, StaticCredentials, ENDPOINT_ENV_VAR};
 
 /// A stored blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
