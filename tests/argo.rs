@@ -30,6 +30,7 @@ fn config() -> ArgoConfig {
         },
         user: Some("alice".to_owned()),
         event_source: "flowc-events".to_owned(),
+        event_webhook_url: None,
         flowc_version: "0.1.0".to_owned(),
     }
 }

@@ -6,12 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use flowc_ir::{Flow, Step, Transition};
 
-use super::codes;
 use super::names::{dns_label, MAX_LABEL};
 use super::types::{
     Arguments, DagTask, DagTemplate, Inputs, Outputs, Parameter, Template, ValueFrom,
 };
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{codes, Diagnostic};
 
 /// The DAG the workflow starts in.
 pub(crate) const MAIN_TEMPLATE: &str = "flowc-main";
@@ -30,6 +29,9 @@ pub(crate) const O_FOREACH_ITEMS: &str = "foreach-items";
 pub(crate) const O_NUM_SPLITS: &str = "num-splits";
 pub(crate) const O_SWITCH_STEP: &str = "switch-step";
 pub(crate) const O_TASK_ID: &str = "task-id";
+/// Output of a foreach body whose last step is not always the same one: the task
+/// (`STEP/TASK`) the split ended in. The fan-out gathers it into a JSON list.
+pub(crate) const O_LAST_TASK: &str = "last-task";
 
 /// What the step templates need to know about a step's place in the graph.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,10 +90,24 @@ struct Layout<'a> {
     joins: BTreeMap<&'a str, Frame<'a>>,
 }
 
+/// The flow's steps by name. `Flow::step` searches the list, which made lowering
+/// quadratic in the number of steps (a sixth of the backend's time at 1000 steps).
+struct Steps<'a>(BTreeMap<&'a str, &'a Step>);
+
+impl<'a> Steps<'a> {
+    fn new(flow: &'a Flow) -> Self {
+        Steps(flow.steps.iter().map(|s| (s.name.as_str(), s)).collect())
+    }
+
+    fn get(&self, name: &str) -> Option<&'a Step> {
+        self.0.get(name).copied()
+    }
+}
+
 /// Walks the graph from the start step keeping the stack of open splits, as the local
 /// plan does; a checked flow reaches each step with one stack, so the first visit
 /// decides.
-fn layout(flow: &Flow) -> Layout<'_> {
+fn layout<'a>(flow: &'a Flow, steps: &Steps<'a>) -> Layout<'a> {
     let mut scope = BTreeMap::new();
     let mut joins = BTreeMap::new();
     let mut work: Vec<(&str, Vec<Frame<'_>>)> = vec![(flow.start_step.as_str(), Vec::new())];
@@ -99,7 +115,7 @@ fn layout(flow: &Flow) -> Layout<'_> {
         if scope.contains_key(name) {
             continue;
         }
-        let Some(step) = flow.step(name) else {
+        let Some(step) = steps.get(name) else {
             continue;
         };
         if step.is_join {
@@ -136,7 +152,8 @@ fn is_self_loop(step: &Step) -> bool {
 
 /// Builds the DAG templates. Shapes the target cannot express yet are reported.
 pub(crate) fn dags(flow: &Flow, diagnostics: &mut Vec<Diagnostic>) -> Dags {
-    let layout = layout(flow);
+    let steps = Steps::new(flow);
+    let layout = layout(flow, &steps);
     let mut parents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for step in &flow.steps {
         for target in step.transition.targets() {
@@ -182,6 +199,7 @@ pub(crate) fn dags(flow: &Flow, diagnostics: &mut Vec<Diagnostic>) -> Dags {
     }
     let builder = Builder {
         flow,
+        steps: &steps,
         layout: &layout,
         parents: &parents,
         roles: &roles,
@@ -197,11 +215,11 @@ pub(crate) fn dags(flow: &Flow, diagnostics: &mut Vec<Diagnostic>) -> Dags {
     }
     let mut templates = Vec::new();
     for scope in &scopes {
-        templates.push(builder.scope_template(scope, diagnostics));
+        templates.push(builder.scope_template(scope));
     }
     for step in &flow.steps {
         if is_self_loop(step) {
-            templates.push(builder.loop_template(step, diagnostics));
+            templates.push(builder.loop_template(step));
         }
     }
     Dags { templates, roles }
@@ -209,6 +227,7 @@ pub(crate) fn dags(flow: &Flow, diagnostics: &mut Vec<Diagnostic>) -> Dags {
 
 struct Builder<'a> {
     flow: &'a Flow,
+    steps: &'a Steps<'a>,
     layout: &'a Layout<'a>,
     parents: &'a BTreeMap<&'a str, Vec<&'a str>>,
     roles: &'a BTreeMap<String, StepRole>,
@@ -228,7 +247,7 @@ impl Builder<'_> {
         }
     }
 
-    fn scope_template(&self, scope: &[&str], diagnostics: &mut Vec<Diagnostic>) -> Template {
+    fn scope_template(&self, scope: &[&str]) -> Template {
         let root = scope.is_empty();
         let base = if root {
             ROOT_TASK_ID.to_owned()
@@ -247,7 +266,7 @@ impl Builder<'_> {
             if self.layout.scope.get(step.name.as_str()).map(Vec::as_slice) != Some(scope) {
                 continue;
             }
-            tasks.push(self.step_task(step, scope, &base, diagnostics));
+            tasks.push(self.step_task(step, scope, &base));
             if let Transition::Foreach { to, .. } = &step.transition {
                 let name = step_name(&step.name);
                 tasks.push(DagTask {
@@ -269,7 +288,7 @@ impl Builder<'_> {
         let (name, inputs) = match scope.last() {
             None => (MAIN_TEMPLATE.to_owned(), None),
             Some(foreach) => {
-                let target = match self.flow.step(foreach).map(|s| &s.transition) {
+                let target = match self.steps.get(foreach).map(|s| &s.transition) {
                     Some(Transition::Foreach { to, .. }) => to.step.as_str(),
                     _ => foreach,
                 };
@@ -284,22 +303,45 @@ impl Builder<'_> {
                 )
             }
         };
+        let outputs =
+            scope
+                .last()
+                .and_then(|foreach| self.body_end(foreach))
+                .map(|(join, ends)| Outputs {
+                    parameters: vec![Parameter {
+                        value_from: Some(ValueFrom {
+                            expression: Some(self.chosen_task(&ends, join, false)),
+                            ..ValueFrom::default()
+                        }),
+                        ..Parameter::named(O_LAST_TASK)
+                    }],
+                });
         Template {
             name,
             inputs,
+            outputs,
             dag: Some(DagTemplate { tasks }),
             ..Template::default()
         }
     }
 
+    /// The join of the foreach of `foreach` and the body's last steps, when the split
+    /// does not always end in the same plain step (and so must say where it ended).
+    fn body_end(&self, foreach: &str) -> Option<(&str, Vec<&str>)> {
+        let (join, _) = self
+            .layout
+            .joins
+            .iter()
+            .find(|(_, frame)| frame.foreach && frame.step == foreach)?;
+        let ends = self.parents.get(join)?;
+        match ends.as_slice() {
+            [last] if !self.role(last).is_self_loop => None,
+            _ => Some((*join, ends.clone())),
+        }
+    }
+
     /// The DAG task running `step` in a scope whose task id is `base`.
-    fn step_task(
-        &self,
-        step: &Step,
-        scope: &[&str],
-        base: &str,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> DagTask {
+    fn step_task(&self, step: &Step, scope: &[&str], base: &str) -> DagTask {
         let name = step_name(&step.name);
         let role = self.role(&step.name);
         let template = if role.is_self_loop {
@@ -326,11 +368,12 @@ impl Builder<'_> {
             foreach: true,
         }) = self.layout.joins.get(step.name.as_str())
         {
-            let target = match self.flow.step(split).map(|s| &s.transition) {
+            let target = match self.steps.get(split).map(|s| &s.transition) {
                 Some(Transition::Foreach { to, .. }) => to.step.as_str(),
                 _ => split,
             };
             depends = Some(format!("{}.Succeeded", foreach_name(target)));
+            let foreach = foreach_name(target);
             match parents.as_slice() {
                 [last] if !self.role(last).is_self_loop => {
                     // The body's tasks have ids `<base>-<index>`: one range names them all.
@@ -340,13 +383,14 @@ impl Builder<'_> {
                         path(last, &format!("{base}-:{splits}")),
                     ));
                 }
-                _ => diagnostics.push(unsupported(
-                    step,
+                // The body ends in alternative steps or in a loop: each split says which
+                // task it ended in, and the fan-out gathers those into one JSON list.
+                _ => args.push(Parameter::value(
+                    P_INPUT_PATHS,
                     format!(
-                        "the foreach of `{split}` ends in several steps or a loop before its join `{}`",
-                        step.name
+                        "{{{{workflow.name}}}}/{}",
+                        task_output(&foreach, O_LAST_TASK)
                     ),
-                    "end the foreach body in one step that leads to the join",
                 )),
             }
         } else if let [parent] = parents.as_slice() {
@@ -363,62 +407,59 @@ impl Builder<'_> {
                 P_INPUT_PATHS,
                 self.parent_path(parent, base),
             ));
-        } else if step.is_join {
-            depends = Some(
-                parents
+        } else {
+            // Several parents: a join's branches, or alternatives that meet again (the
+            // cases of a switch, after one step or several, or a case skipping ahead).
+            // Each arm of a join, and a step that is no join as a whole, gets its input
+            // from exactly one of its parents: the one whose task ran and led here.
+            let arms = if step.is_join {
+                self.arms(step, &parents)
+            } else {
+                vec![parents.clone()]
+            };
+            let mut needs = Vec::new();
+            let mut paths = Vec::new();
+            let mut conditions = Vec::new();
+            for arm in &arms {
+                let succeeded: Vec<String> = arm
                     .iter()
                     .map(|p| format!("{}.Succeeded", step_name(p)))
-                    .collect::<Vec<_>>()
-                    .join(" && "),
-            );
-            args.push(Parameter::value(
-                P_INPUT_PATHS,
-                parents
-                    .iter()
-                    .map(|p| self.parent_path(p, base))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ));
-        } else {
-            // Several parents and no join: the cases of one switch meeting again.
-            match self.common_switch(&parents) {
-                Some(switch) => {
-                    depends = Some(format!(
-                        "({})",
-                        parents
-                            .iter()
-                            .map(|p| format!("{}.Succeeded", step_name(p)))
-                            .collect::<Vec<_>>()
-                            .join(" || ")
-                    ));
-                    args.push(Parameter::value(
-                        P_INPUT_PATHS,
-                        path(&task_output(&step_name(switch), O_SWITCH_STEP), base),
-                    ));
+                    .collect();
+                match arm.as_slice() {
+                    [parent] => {
+                        needs.push(succeeded.join(""));
+                        paths.push(self.parent_path(parent, base));
+                    }
+                    _ => {
+                        needs.push(format!("({})", succeeded.join(" || ")));
+                        if let Some(switch) = self.common_switch(arm) {
+                            // The cases of one switch meet at once: its choice names the parent.
+                            paths.push(path(&task_output(&step_name(switch), O_SWITCH_STEP), base));
+                        } else {
+                            paths.push(format!(
+                                "{{{{workflow.name}}}}/{{{{={}}}}}",
+                                self.chosen_task(arm, &step.name, scope.is_empty())
+                            ));
+                            if arm.iter().any(|p| self.role(p).is_switch) {
+                                conditions.push(
+                                    arm.iter()
+                                        .map(|p| self.taken(p, &step.name))
+                                        .collect::<Vec<_>>()
+                                        .join(" || "),
+                                );
+                            }
+                        }
+                    }
                 }
-                None => diagnostics.push(unsupported(
-                    step,
-                    format!(
-                        "step `{}` is reached from {} steps that are not the cases of one switch",
-                        step.name,
-                        parents.len()
-                    ),
-                    "let the switch cases lead straight to the step where they meet",
-                )),
+            }
+            depends = Some(needs.join(" && "));
+            args.push(Parameter::value(P_INPUT_PATHS, paths.join(",")));
+            if !conditions.is_empty() {
+                when = Some(format!("{{{{={}}}}}", conditions.join(" && ")));
             }
         }
         if role.is_self_loop {
             args.push(Parameter::value(P_ROUND, "0"));
-            if body_start {
-                diagnostics.push(unsupported(
-                    step,
-                    format!(
-                        "step `{}` starts a foreach body and loops to itself",
-                        step.name
-                    ),
-                    "put a plain step before the loop in the foreach body",
-                ));
-            }
         }
         DagTask {
             name,
@@ -430,6 +471,100 @@ impl Builder<'_> {
         }
     }
 
+    /// The parents of branch join `join`, grouped by the branch they end: one group per
+    /// target of the split the join closes, in the split's order. A branch holding a
+    /// switch ends in one of several steps, which form one group.
+    fn arms<'s>(&self, join: &Step, parents: &[&'s str]) -> Vec<Vec<&'s str>> {
+        let Some(split) = self
+            .layout
+            .joins
+            .get(join.name.as_str())
+            .and_then(|frame| self.steps.get(frame.step))
+        else {
+            return parents.iter().map(|p| vec![*p]).collect();
+        };
+        let mut arms: Vec<Vec<&str>> = Vec::new();
+        let mut placed = BTreeSet::new();
+        for target in split.transition.targets() {
+            let reached = self.reachable(&target.step, &join.name);
+            let arm: Vec<&str> = parents
+                .iter()
+                .copied()
+                .filter(|p| reached.contains(*p) && placed.insert(*p))
+                .collect();
+            if !arm.is_empty() {
+                arms.push(arm);
+            }
+        }
+        // A checked flow places every parent; any other is kept on its own.
+        arms.extend(
+            parents
+                .iter()
+                .filter(|p| !placed.contains(*p))
+                .map(|p| vec![*p]),
+        );
+        arms
+    }
+
+    /// The steps reachable from `from` without passing `stop`.
+    fn reachable(&self, from: &str, stop: &str) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut work = vec![from.to_owned()];
+        while let Some(name) = work.pop() {
+            if name == stop || !seen.insert(name.clone()) {
+                continue;
+            }
+            if let Some(step) = self.steps.get(&name) {
+                work.extend(step.transition.targets().iter().map(|t| t.step.clone()));
+            }
+        }
+        seen
+    }
+
+    /// An Argo expression, true when the task of `parent` ran and led to `child`. A task
+    /// that did not run has a status but no outputs, so the choice of a switch is read
+    /// only once the status says it ran.
+    fn taken(&self, parent: &str, child: &str) -> String {
+        let task = step_name(parent);
+        let ran = format!("tasks['{task}'].status == 'Succeeded'");
+        if self.role(parent).is_switch {
+            format!(
+                "({ran} ? tasks['{task}'].outputs.parameters['{O_SWITCH_STEP}'] : '') == '{child}'"
+            )
+        } else {
+            ran
+        }
+    }
+
+    /// An Argo expression for `STEP/TASK` of the one task among `parents` that ran and
+    /// led to `child`, in a scope that is the main DAG when `root`.
+    fn chosen_task(&self, parents: &[&str], child: &str, root: bool) -> String {
+        let task_of = |parent: &str| {
+            if self.role(parent).is_self_loop {
+                format!(
+                    "'{parent}/' + tasks['{}'].outputs.parameters['{O_TASK_ID}']",
+                    step_name(parent)
+                )
+            } else if root {
+                format!("'{parent}/{ROOT_TASK_ID}'")
+            } else {
+                format!("'{parent}/' + inputs.parameters['{P_TASK_ID}']")
+            }
+        };
+        let Some((last, rest)) = parents.split_last() else {
+            return "''".to_owned();
+        };
+        let mut expression = task_of(last);
+        for parent in rest.iter().rev() {
+            expression = format!(
+                "{} ? {} : {expression}",
+                self.taken(parent, child),
+                task_of(parent)
+            );
+        }
+        expression
+    }
+
     /// The switch step whose cases are exactly `parents`' sources, when there is one:
     /// every parent is a case target of that switch and has no other parent.
     fn common_switch(&self, parents: &[&str]) -> Option<&str> {
@@ -438,7 +573,7 @@ impl Builder<'_> {
             [switch] => *switch,
             _ => return None,
         };
-        let step = self.flow.step(switch)?;
+        let step = self.steps.get(switch)?;
         let Transition::Switch { cases, .. } = &step.transition else {
             return None;
         };
@@ -454,8 +589,11 @@ impl Builder<'_> {
     /// The recursive template of a step whose switch can lead back to itself: run the
     /// step, and call the template again while the step chooses itself. Its outputs are
     /// the last round's task id and choice.
-    fn loop_template(&self, step: &Step, _diagnostics: &mut Vec<Diagnostic>) -> Template {
+    fn loop_template(&self, step: &Step) -> Template {
         let name = step_name(&step.name);
+        // The first step of a foreach body gets its split index in every round; the
+        // shim reads it only when the parent is the foreach step, in round 0.
+        let split_index = self.role(&step.name).is_foreach_body;
         let this = loop_name(&step.name);
         let task_id = format!("{}.r{}", input(P_TASK_ID), input(P_ROUND));
         let again = "again".to_owned();
@@ -463,6 +601,8 @@ impl Builder<'_> {
             "tasks['{name}'].outputs.parameters['{O_SWITCH_STEP}'] == '{}'",
             step.name
         );
+        let pass_split_index =
+            || split_index.then(|| Parameter::value(P_SPLIT_INDEX, input(P_SPLIT_INDEX)));
         let last = |output: &str| {
             ValueFrom {
             expression: Some(format!(
@@ -476,6 +616,7 @@ impl Builder<'_> {
             inputs: Some(Inputs {
                 parameters: [P_TASK_ID, P_INPUT_PATHS, P_ROUND]
                     .into_iter()
+                    .chain(split_index.then_some(P_SPLIT_INDEX))
                     .map(Parameter::named)
                     .collect(),
             }),
@@ -494,10 +635,13 @@ impl Builder<'_> {
                         name: name.clone(),
                         template: name.clone(),
                         arguments: Some(Arguments {
-                            parameters: vec![
+                            parameters: [
                                 Parameter::value(P_TASK_ID, task_id.clone()),
                                 Parameter::value(P_INPUT_PATHS, input(P_INPUT_PATHS)),
-                            ],
+                            ]
+                            .into_iter()
+                            .chain(pass_split_index())
+                            .collect(),
                         }),
                         ..DagTask::default()
                     },
@@ -512,7 +656,10 @@ impl Builder<'_> {
                                     P_ROUND,
                                     format!("{{{{=asInt(inputs.parameters['{P_ROUND}']) + 1}}}}"),
                                 ),
-                            ],
+                            ]
+                            .into_iter()
+                            .chain(pass_split_index())
+                            .collect(),
                         }),
                         depends: Some(format!("{name}.Succeeded")),
                         when: Some(format!(
@@ -530,5 +677,5 @@ impl Builder<'_> {
 }
 
 fn unsupported(step: &Step, message: String, help: &str) -> Diagnostic {
-    Diagnostic::new(&codes::UNSUPPORTED_GRAPH, step.name_span, message).with_help(help)
+    Diagnostic::new(&codes::ARGO_UNSUPPORTED_GRAPH, step.name_span, message).with_help(help)
 }

@@ -10,7 +10,6 @@
 //! (`RUN/STEP/t-:N`) whatever the width of the fan-out. See `docs/argo.md` for the
 //! contract with the shim.
 
-mod codes;
 mod events;
 mod graph;
 mod names;
@@ -26,7 +25,7 @@ use flowc_ir::{Flow, Span};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{codes, Diagnostic};
 use names::{dns_label, label_value, MAX_LABEL};
 use types::{CronWorkflow, Sensor, WorkflowTemplate};
 
@@ -71,8 +70,21 @@ pub struct ArgoConfig {
     pub user: Option<String>,
     /// The Argo Events EventSource (a webhook) that carries flowc's events.
     pub event_source: String,
+    /// Where a finished run posts its event; `None` for the service Argo Events makes
+    /// for the webhook EventSource [`event_source`](Self::event_source) (see
+    /// [`default_webhook_url`]).
+    pub event_webhook_url: Option<String>,
     /// The flowc version, recorded in an annotation.
     pub flowc_version: String,
+}
+
+/// The URL of the webhook EventSource `event_source` inside the cluster: the Service
+/// Argo Events creates for it, on the port and endpoint `docs/argo.md` asks for.
+pub fn default_webhook_url(event_source: &str) -> String {
+    format!(
+        "http://{event_source}-eventsource-svc:12000/{}",
+        events::WEBHOOK_EVENT
+    )
 }
 
 /// Where the shim image keeps the binary.
@@ -108,10 +120,21 @@ impl Document {
     }
 }
 
+/// A document and its YAML, or the emitter's error.
+pub type Emitted = (Document, Result<String, String>);
+
 /// Lowers a checked flow (one without errors) to its Argo documents: the
 /// WorkflowTemplate first, then the CronWorkflow and the Sensor when the flow has
 /// `@schedule` or triggers. Pure: the same flow and config give the same documents.
 pub fn argo(flow: &Flow, config: &ArgoConfig) -> Result<Vec<Document>, Vec<Diagnostic>> {
+    argo_yaml(flow, config).map(|documents| documents.into_iter().map(|(d, _)| d).collect())
+}
+
+/// [`argo`], each document with its YAML ([`crate::emit::yaml`]). The size check
+/// writes every document anyway, so a caller that then writes them out need not
+/// serialise them a second time; for a 100-step flow that is a tenth of the compile.
+/// The `Err` of a document's text is the emitter's (a bug in the document types).
+pub fn argo_yaml(flow: &Flow, config: &ArgoConfig) -> Result<Vec<Emitted>, Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
     let ids = Identity::new(flow, config);
     let name = ids.template_name.clone();
@@ -121,7 +144,7 @@ pub fn argo(flow: &Flow, config: &ArgoConfig) -> Result<Vec<Document>, Vec<Diagn
             &ids,
             &name,
             MAX_LABEL,
-            &codes::NAME_TOO_LONG,
+            &codes::ARGO_NAME_TOO_LONG,
         ));
     }
     let template = step::workflow_template(flow, config, &ids, &mut diagnostics);
@@ -133,7 +156,7 @@ pub fn argo(flow: &Flow, config: &ArgoConfig) -> Result<Vec<Document>, Vec<Diagn
                 &ids,
                 &name,
                 MAX_CRON_NAME,
-                &codes::CRON_NAME_TOO_LONG,
+                &codes::ARGO_CRON_NAME_TOO_LONG,
             ));
         }
         let span = decorator_span(flow, "schedule");
@@ -145,27 +168,32 @@ pub fn argo(flow: &Flow, config: &ArgoConfig) -> Result<Vec<Document>, Vec<Diagn
     if let Some(sensor) = events::sensor(flow, config, &ids) {
         documents.push(Document::Sensor(sensor));
     }
-    for document in &documents {
+    let mut emitted = Vec::with_capacity(documents.len());
+    for document in documents {
         // A document that cannot be serialised is a bug, not a user error; the
-        // emitter reports it when the CLI writes the document.
-        let size = crate::emit::yaml(document).map_or(0, |text| text.len());
+        // emitter's error goes to the caller with the document.
+        let text = crate::emit::yaml(&document);
+        let size = text.as_ref().map_or(0, String::len);
         if size > MAX_DOCUMENT_BYTES {
             diagnostics.push(
                 Diagnostic::new(
-                    &codes::DOCUMENT_TOO_LARGE,
+                    &codes::ARGO_DOCUMENT_TOO_LARGE,
                     flow.name_span,
                     format!(
-                        "the {} `{}` is {size} bytes, over the {MAX_DOCUMENT_BYTES} bytes Kubernetes accepts",
+                        "the {} `{}` is {} KiB, over the {} KiB Kubernetes accepts",
                         document.file_name().split('.').nth(1).unwrap_or("document"),
-                        document.name()
+                        document.name(),
+                        size.div_ceil(1024),
+                        MAX_DOCUMENT_BYTES / 1024
                     ),
                 )
                 .with_help("move large parameter defaults and step settings into files the flow reads at run time"),
             );
         }
+        emitted.push((document, text));
     }
     if diagnostics.is_empty() {
-        Ok(documents)
+        Ok(emitted)
     } else {
         crate::diagnostics::sort(&mut diagnostics);
         Err(diagnostics)
@@ -186,6 +214,15 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
+    /// The event a finished run of this flow publishes, which `@trigger_on_finish`
+    /// sensors wait for: `<project>.<branch>.<Flow>.finished`, or `<Flow>.finished`.
+    pub(crate) fn finish_event(&self, flow: &Flow) -> String {
+        match &self.project {
+            Some((project, branch)) => format!("{project}.{branch}.{}.finished", flow.name),
+            None => format!("{}.finished", flow.name),
+        }
+    }
+
     fn new(flow: &Flow, config: &ArgoConfig) -> Self {
         let project = flow.spec.project.as_ref().map(|project| {
             let branch = match (&project.branch, project.production) {

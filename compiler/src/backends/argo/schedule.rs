@@ -3,10 +3,9 @@
 
 use flowc_ir::{Schedule, ScheduleKind, Span};
 
-use super::codes;
 use super::types::{CronWorkflow, CronWorkflowSpec, TemplateRef, WorkflowRefSpec, WORKFLOWS_API};
 use super::{ArgoConfig, Identity};
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{codes, Diagnostic};
 
 pub(crate) fn cron_workflow(
     config: &ArgoConfig,
@@ -24,7 +23,7 @@ pub(crate) fn cron_workflow(
             Err(reason) => {
                 diagnostics.push(
                     Diagnostic::new(
-                        &codes::BAD_SCHEDULE,
+                        &codes::ARGO_BAD_SCHEDULE,
                         span,
                         format!("cron expression `{cron}` cannot run on Argo: {reason}"),
                     )

@@ -10,18 +10,17 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::codes;
 use super::graph::{
     self, StepRole, INIT_TEMPLATE, MAIN_TEMPLATE, O_FOREACH_ITEMS, O_NUM_SPLITS, O_SWITCH_STEP,
     O_TASK_ID, P_INPUT_PATHS, P_SPLIT_INDEX, P_TASK_ID,
 };
 use super::names::{is_dns_subdomain, is_label_value, label_value};
 use super::types::{
-    Arguments, Backoff, Inputs, Metadata, Outputs, Parameter, RetryStrategy, Template, ValueFrom,
-    WorkflowSpec, WorkflowTemplate, WORKFLOWS_API,
+    Arguments, Backoff, DagTask, DagTemplate, Inputs, Metadata, Outputs, Parameter, RetryStrategy,
+    Template, ValueFrom, WorkflowSpec, WorkflowTemplate, WORKFLOWS_API,
 };
 use super::{ArgoConfig, Identity, LABEL_PREFIX, MAX_DEFAULT_BYTES, SHIM_IN_IMAGE};
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{codes, Diagnostic};
 
 /// Where the init container puts `flowc-shim`, in a volume every container mounts.
 const SHIM_DIR: &str = "/flowc/bin";
@@ -53,6 +52,7 @@ pub(crate) fn workflow_template(
 ) -> WorkflowTemplate {
     let dags = graph::dags(flow, diagnostics);
     let mut templates = dags.templates;
+    templates.extend(exit_templates(flow, config, ids));
     templates.push(init_template(flow, config));
     for step in &flow.steps {
         let role = dags.roles.get(&step.name).cloned().unwrap_or_default();
@@ -69,6 +69,7 @@ pub(crate) fn workflow_template(
         metadata: ids.metadata(&ids.template_name, config),
         spec: WorkflowSpec {
             entrypoint: MAIN_TEMPLATE.to_owned(),
+            on_exit: Some(EXIT_TEMPLATE.to_owned()),
             arguments: (!parameters.is_empty()).then_some(Arguments { parameters }),
             service_account_name: config.service_account.clone(),
             workflow_metadata: Some(Metadata {
@@ -88,7 +89,7 @@ fn workflow_parameter(param: &FlowParameter, diagnostics: &mut Vec<Diagnostic>) 
         if text.len() > MAX_DEFAULT_BYTES {
             diagnostics.push(
                 Diagnostic::new(
-                    &codes::DEFAULT_TOO_LARGE,
+                    &codes::ARGO_DEFAULT_TOO_LARGE,
                     param.span,
                     format!(
                         "the default of parameter `{}` is {} bytes, over the {MAX_DEFAULT_BYTES} a workflow argument may hold",
@@ -215,6 +216,74 @@ fn shim_mount() -> VolumeMount {
     }
 }
 
+/// The exit handler: when the run succeeded, it posts the flow's finish event to the
+/// webhook EventSource, for the sensors of `@trigger_on_finish` flows.
+pub(crate) const EXIT_TEMPLATE: &str = "flowc-exit";
+const PUBLISH_TEMPLATE: &str = "flowc-publish-finished";
+/// Posts `argv[2]` (JSON) to `argv[1]`. Publishing is best effort: a cluster without
+/// Argo Events must not see every run fail in its exit handler, so an error is logged
+/// and the exit status stays 0.
+const PUBLISH_SCRIPT: &str = "\
+import sys, urllib.request
+try:
+    request = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'})
+    urllib.request.urlopen(request, timeout=30).read()
+    print('published', sys.argv[2])
+except Exception as exc:
+    print('flowc: could not publish the finish event to %s: %s' % (sys.argv[1], exc), file=sys.stderr)
+";
+
+fn exit_templates(flow: &Flow, config: &ArgoConfig, ids: &Identity) -> [Template; 2] {
+    let url = config
+        .event_webhook_url
+        .clone()
+        .unwrap_or_else(|| super::default_webhook_url(&config.event_source));
+    // The body the sensors filter on (`body.payload.name`); the run id lets a
+    // downstream flow find the run that finished.
+    let payload = serde_json::json!({
+        "payload": {
+            "name": ids.finish_event(flow),
+            "flow_name": flow.name,
+            "run_id": "{{workflow.name}}",
+        }
+    });
+    let exit = Template {
+        name: EXIT_TEMPLATE.to_owned(),
+        dag: Some(DagTemplate {
+            tasks: vec![DagTask {
+                name: "publish-finished".to_owned(),
+                template: PUBLISH_TEMPLATE.to_owned(),
+                when: Some("'{{workflow.status}}' == 'Succeeded'".to_owned()),
+                ..DagTask::default()
+            }],
+        }),
+        ..Template::default()
+    };
+    let mut labels = BTreeMap::new();
+    labels.insert(format!("{LABEL_PREFIX}/step"), "_finished".to_owned());
+    let publish = Template {
+        name: PUBLISH_TEMPLATE.to_owned(),
+        metadata: Some(Metadata {
+            labels,
+            annotations: BTreeMap::new(),
+        }),
+        container: Some(Container {
+            name: "main".to_owned(),
+            image: Some(config.image.clone()),
+            command: Some(vec!["python3".to_owned()]),
+            args: Some(vec![
+                "-c".to_owned(),
+                PUBLISH_SCRIPT.to_owned(),
+                url,
+                payload.to_string(),
+            ]),
+            ..Container::default()
+        }),
+        ..Template::default()
+    };
+    [exit, publish]
+}
+
 /// `flowc-shim init`: stores the run's parameters before `start`.
 fn init_template(flow: &Flow, config: &ArgoConfig) -> Template {
     let mut args = vec!["init".to_owned()];
@@ -339,10 +408,15 @@ fn step_template(
     let mut env_from = Vec::new();
     for secret in secrets {
         if !is_dns_subdomain(secret) {
+            let from = if spec.secrets.sources.contains(secret) {
+                "secrets"
+            } else {
+                "kubernetes"
+            };
             diagnostics.push(
                 Diagnostic::new(
-                    &codes::INVALID_NAME,
-                    step.name_span,
+                    &codes::ARGO_INVALID_NAME,
+                    step_decorator_span(step, from),
                     format!(
                         "secret `{secret}` of step `{}` is not a Kubernetes Secret name",
                         step.name
@@ -410,8 +484,8 @@ fn step_template(
             if !is_label_value(value) {
                 diagnostics.push(
                     Diagnostic::new(
-                        &codes::INVALID_NAME,
-                        step.name_span,
+                        &codes::ARGO_INVALID_NAME,
+                        step_decorator_span(step, "kubernetes"),
                         format!("label `{key}` of step `{}` has a value Kubernetes rejects", step.name),
                     )
                     .with_help("use at most 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit"),
@@ -472,6 +546,15 @@ fn step_template(
         active_deadline_seconds: spec.timeout.as_ref().map(|t| t.seconds),
         ..Template::default()
     }
+}
+
+/// The span of the step's decorator `name` (which wrote the value at fault), or the
+/// step's name when the value came from elsewhere.
+fn step_decorator_span(step: &Step, name: &str) -> flowc_ir::Span {
+    step.decorators
+        .iter()
+        .find(|d| d.name == name)
+        .map_or(step.name_span, |d| d.span)
 }
 
 fn toleration(t: &flowc_ir::Toleration) -> Toleration {

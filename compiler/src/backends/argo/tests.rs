@@ -21,6 +21,7 @@ fn config() -> ArgoConfig {
         },
         user: None,
         event_source: "flowc-events".to_owned(),
+        event_webhook_url: None,
         flowc_version: "0.0.0".to_owned(),
     }
 }
@@ -297,7 +298,7 @@ class F(FlowSpec):
 }
 
 #[test]
-fn switch_cases_meeting_after_several_steps_are_reported() {
+fn switch_cases_meeting_after_several_steps_take_the_path_of_the_one_that_ran() {
     let source = r#"from metaflow import FlowSpec, step
 
 class F(FlowSpec):
@@ -326,10 +327,56 @@ class F(FlowSpec):
     def end(self):
         pass
 "#;
-    let diagnostics = compile(source).unwrap_err();
-    assert_eq!(codes(&diagnostics), ["flowc::argo::unsupported-graph"]);
-    let at = diagnostics[0].span;
-    assert_eq!(&source[at.start..at.end], "merge");
+    let docs = reread(&compile(source).unwrap());
+    let main = template(&docs[0], graph::MAIN_TEMPLATE);
+    // `a2` follows `a` unconditionally: skipped with it when the switch picks `b`.
+    assert_eq!(task(main, "a2")["depends"], "a.Succeeded");
+    assert!(task(main, "a2").get("when").is_none());
+    let merge = task(main, "merge");
+    assert_eq!(merge["depends"], "(a2.Succeeded || b.Succeeded)");
+    assert_eq!(
+        merge["arguments"]["parameters"][1]["value"],
+        "{{workflow.name}}/{{=tasks['a2'].status == 'Succeeded' ? 'a2/t' : 'b/t'}}"
+    );
+    // Neither parent is a switch, so `depends` alone decides.
+    assert!(merge.get("when").is_none());
+}
+
+#[test]
+fn a_case_skipping_ahead_runs_its_target_on_either_path() {
+    let source = r#"from metaflow import FlowSpec, step
+
+class F(FlowSpec):
+    @step
+    def start(self):
+        self.mode = "a"
+        self.next({"a": self.a, "skip": self.merge}, condition="mode")
+
+    @step
+    def a(self):
+        self.next(self.merge)
+
+    @step
+    def merge(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"#;
+    let docs = reread(&compile(source).unwrap());
+    let main = template(&docs[0], graph::MAIN_TEMPLATE);
+    let merge = task(main, "merge");
+    let chose = "(tasks['start'].status == 'Succeeded' ? tasks['start'].outputs.parameters['switch-step'] : '') == 'merge'";
+    assert_eq!(merge["depends"], "(start.Succeeded || a.Succeeded)");
+    assert_eq!(
+        merge["when"],
+        format!("{{{{={chose} || tasks['a'].status == 'Succeeded'}}}}").as_str()
+    );
+    assert_eq!(
+        merge["arguments"]["parameters"][1]["value"],
+        format!("{{{{workflow.name}}}}/{{{{={chose} ? 'start/t' : 'a/t'}}}}").as_str()
+    );
 }
 
 #[test]
@@ -450,4 +497,66 @@ fn parallel_steps_are_reported() {
     flow.steps[0].spec.parallel = true;
     let diagnostics = argo(&flow, &config()).unwrap_err();
     assert_eq!(codes(&diagnostics), ["flowc::argo::unsupported-graph"]);
+}
+
+#[test]
+fn a_finished_run_publishes_the_event_downstream_sensors_wait_for() {
+    let upstream = decorated("@project(name=\"fraud\")")
+        .replace("import schedule", "import project")
+        .replace("class F(", "class Upstream(");
+    let downstream = decorated("@trigger_on_finish(flow=\"Upstream\")\n@project(name=\"fraud\")")
+        .replace("import schedule", "import project, trigger_on_finish")
+        .replace("class F(", "class Downstream(");
+    let published = reread(&compile(&upstream).unwrap());
+    let spec = &published[0]["spec"];
+    assert_eq!(spec["onExit"], "flowc-exit");
+    let exit = template(&published[0], "flowc-exit");
+    assert_eq!(
+        exit["dag"]["tasks"][0]["when"],
+        "'{{workflow.status}}' == 'Succeeded'"
+    );
+    let args = &template(&published[0], "flowc-publish-finished")["container"]["args"];
+    assert_eq!(args[2], "http://flowc-events-eventsource-svc:12000/flowc");
+    let payload: Json = serde_json::from_str(args[3].as_str().unwrap()).unwrap();
+    assert_eq!(payload["payload"]["run_id"], "{{workflow.name}}");
+    let sensor = reread(&compile(&downstream).unwrap())
+        .into_iter()
+        .find(|d| d["kind"] == "Sensor")
+        .expect("a sensor");
+    assert_eq!(
+        sensor["spec"]["dependencies"][0]["filters"]["data"][0]["value"][0],
+        payload["payload"]["name"]
+    );
+    assert_eq!(
+        payload["payload"]["name"],
+        "fraud.user.unknown.Upstream.finished"
+    );
+}
+
+#[test]
+fn the_webhook_url_can_be_configured() {
+    let mut config = config();
+    config.event_webhook_url = Some("https://events.example.com/flowc".to_owned());
+    let checked = crate::check("flow.py", &linear(""), &FrontendOptions::default());
+    let docs = reread(&argo(&checked.flow.expect("a flow"), &config).unwrap());
+    let args = &template(&docs[0], "flowc-publish-finished")["container"]["args"];
+    assert_eq!(args[2], "https://events.example.com/flowc");
+}
+
+#[test]
+fn argo_yaml_gives_the_documents_with_the_text_the_emitter_writes() {
+    let source = decorated("@schedule(hourly=True)");
+    let checked = crate::check("flow.py", &source, &FrontendOptions::default());
+    let flow = checked.flow.expect("a flow");
+    let documents = argo(&flow, &config()).unwrap();
+    let emitted = argo_yaml(&flow, &config()).unwrap();
+    assert_eq!(documents.len(), 2, "a WorkflowTemplate and a CronWorkflow");
+    assert_eq!(emitted.len(), documents.len());
+    for (document, (same, text)) in documents.iter().zip(&emitted) {
+        assert_eq!(document, same);
+        assert_eq!(
+            text.as_deref(),
+            Ok(crate::emit::yaml(document).unwrap().as_str())
+        );
+    }
 }

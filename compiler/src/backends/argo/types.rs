@@ -25,6 +25,9 @@ pub struct WorkflowTemplate {
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowSpec {
     pub entrypoint: String,
+    /// The template run when the workflow ends, whatever its outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_exit: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arguments: Option<Arguments>,
     #[serde(skip_serializing_if = "Option::is_none")]
