@@ -1,5 +1,6 @@
 //! End-to-end tests of the `flowc` binary: exit statuses, text and JSON output of
-//! `check`, `inspect` and `graph`, and that the same input gives the same bytes.
+//! `check`, `inspect` and `graph`, that the same input gives the same bytes, and which
+//! `compile` flags each target takes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -687,5 +688,102 @@ fn output_is_deterministic() {
         assert_eq!(first.stdout, second.stdout, "{args:?}");
         assert_eq!(first.stderr, second.stderr, "{args:?}");
         assert_eq!(first.status, second.status, "{args:?}");
+    }
+}
+
+/// Run `flowc` with `args` and none of the `FLOWC_*` settings of the environment, so
+/// that only the flags decide.
+fn flowc_without_settings(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flowc"));
+    command.args(args).env("NO_COLOR", "1");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("FLOWC_") {
+            command.env_remove(name);
+        }
+    }
+    command.output().expect("run flowc")
+}
+
+#[test]
+fn compile_takes_one_image_and_datastore_root_flag_for_every_target() {
+    let help = flowc(&["compile", "--help"]);
+    assert_eq!(status(&help), 0);
+    let text = stdout(&help);
+    assert_eq!(text.matches("--image <IMAGE>").count(), 1, "{text}");
+    assert_eq!(text.matches("--datastore-root <ROOT>").count(), 1, "{text}");
+    assert!(!text.contains("--batch-"), "{text}");
+    for heading in [
+        "Settings of every cloud target (argo, sfn, batch):",
+        "Argo settings (--target argo):",
+        "Step Functions and Batch settings (--target sfn, --target batch):",
+    ] {
+        assert!(text.contains(heading), "{heading}: {text}");
+    }
+
+    let scratch = Scratch::new("compile-shared-flags");
+    let flow = scratch.file("hello.py", HELLO);
+    let shared = [
+        "--image",
+        "registry.example.com/flows:7",
+        "--datastore-root",
+        "s3://shared-bucket/flowc",
+    ];
+    let compile = |target: &str, extra: &[&str]| {
+        let mut args = vec!["compile", path(&flow), "--target", target];
+        args.extend_from_slice(extra);
+        flowc_without_settings(&args)
+    };
+
+    let argo = compile("argo", &shared);
+    assert_eq!(status(&argo), 0, "{}", stderr(&argo));
+    let yaml = stdout(&argo);
+    assert!(
+        yaml.contains("image: registry.example.com/flows:7"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("s3://shared-bucket/flowc"), "{yaml}");
+
+    let batch = compile("batch", &shared);
+    assert_eq!(status(&batch), 0, "{}", stderr(&batch));
+    let definitions = json(&batch);
+    let definitions = definitions.as_array().expect("a list of job definitions");
+    assert!(!definitions.is_empty());
+    for definition in definitions {
+        let container = &definition["containerProperties"];
+        assert_eq!(container["image"], "registry.example.com/flows:7");
+        assert!(
+            container["command"]
+                .to_string()
+                .contains("s3://shared-bucket/flowc"),
+            "{container}"
+        );
+    }
+
+    // Each target checks the shared value as it needs it.
+    let local_root = compile("batch", &["--image", "x", "--datastore-root", "/tmp/store"]);
+    assert_eq!(status(&local_root), 2);
+    assert!(
+        stderr(&local_root).contains("not an S3 root"),
+        "{}",
+        stderr(&local_root)
+    );
+
+    // The old per-target spellings are gone, and a flag of one target is refused by
+    // the others rather than ignored.
+    let old = compile("sfn", &["--batch-image", "x"]);
+    assert_eq!(status(&old), 2);
+    for (target, flag, value) in [
+        ("local", "--image", "x"),
+        ("argo", "--job-queue", "q"),
+        ("sfn", "--namespace", "flows"),
+        ("batch", "--label", "team=ml"),
+    ] {
+        let out = compile(target, &[flag, value]);
+        assert_eq!(status(&out), 2, "{target} {flag}");
+        assert!(
+            stderr(&out).contains(&format!("{flag} is not a setting of --target {target}")),
+            "{target} {flag}: {}",
+            stderr(&out)
+        );
     }
 }

@@ -7,6 +7,13 @@
 //!   codes must be reported, no others.
 //! - `# expect-warnings: CODE [CODE...]` (valid fixtures, optional): warnings allowed.
 //! - `# flowc: --flow NAME`: which flow class to read, as the CLI's `--flow` would.
+//! - `# expect-compile: TARGET [--SETTING VALUE...] CODE [CODE...]` (invalid fixtures
+//!   whose problem only a backend sees, e.g. `# expect-compile: argo
+//!   flowc::argo::name-too-long`): the flow checks clean (but for the codes of an
+//!   `# expect:` header, warnings only), and compiling it for TARGET reports exactly these
+//!   codes. The settings, written as `flowc compile`'s flags, change the fixed
+//!   configuration where a code needs one (`sfn --map-mode inline --foreach-width
+//!   start=100`). [`compile`] knows the targets and the settings each takes.
 //!
 //! An invalid fixture's snapshot is its diagnostics rendered compactly with the source
 //! line and a caret line under the exact span, so a reviewer sees where each one points.
@@ -21,6 +28,8 @@ use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use flowc::backends::argo::{argo, ArgoConfig, CodePackageRef};
+use flowc::backends::sfn::{batch, sfn, MapMode, Platform, SfnConfig};
 use flowc::diagnostics::{Diagnostic, Severity, CODES};
 use flowc::{Checked, FrontendOptions};
 use flowc_ir::{Flow, Span, Transition};
@@ -37,6 +46,8 @@ struct Fixture {
     expect: Vec<String>,
     /// Codes after `# expect-warnings:`.
     expect_warnings: Vec<String>,
+    /// What `# expect-compile:` asks for.
+    expect_compile: Option<ExpectCompile>,
     options: FrontendOptions,
 }
 
@@ -76,6 +87,48 @@ fn load_dir(dir: &str) -> Vec<Fixture> {
         .collect()
 }
 
+/// The `# expect-compile:` header: a target, the settings to compile with, the codes.
+struct ExpectCompile {
+    target: String,
+    /// `(flag, value)` pairs as written, e.g. `("--map-mode", "inline")`.
+    settings: Vec<(String, String)>,
+    codes: Vec<String>,
+}
+
+impl ExpectCompile {
+    /// The words after `expect-compile:`. A word starting with `--` takes the next word
+    /// as its value; the other words after the target are codes.
+    fn parse(rel_path: &str, rest: &str) -> Self {
+        let mut words = rest.split_whitespace().map(str::to_string);
+        let target = words.next().unwrap_or_default();
+        let (mut settings, mut codes) = (Vec::new(), Vec::new());
+        while let Some(word) = words.next() {
+            if word.starts_with("--") {
+                let value = words.next().unwrap_or_else(|| {
+                    panic!("{rel_path}: `# expect-compile:` setting {word} has no value")
+                });
+                settings.push((word, value));
+            } else {
+                codes.push(word);
+            }
+        }
+        ExpectCompile {
+            target,
+            settings,
+            codes,
+        }
+    }
+
+    /// The command a user would type to see these codes, for the docs.
+    fn command(&self) -> String {
+        let mut command = format!("flowc compile --target {}", self.target);
+        for (flag, value) in &self.settings {
+            let _ = write!(command, " {flag} {value}");
+        }
+        command
+    }
+}
+
 /// Read the leading comment lines of a fixture for its `expect` and `flowc` headers.
 fn read_header(name: &str, rel_path: &str, text: String) -> Fixture {
     let mut fixture = Fixture {
@@ -83,6 +136,7 @@ fn read_header(name: &str, rel_path: &str, text: String) -> Fixture {
         rel_path: rel_path.to_string(),
         expect: Vec::new(),
         expect_warnings: Vec::new(),
+        expect_compile: None,
         options: FrontendOptions::default(),
         text: String::new(),
     };
@@ -90,6 +144,8 @@ fn read_header(name: &str, rel_path: &str, text: String) -> Fixture {
         let line = line.trim_start_matches('#').trim();
         if let Some(codes) = line.strip_prefix("expect:") {
             fixture.expect = codes.split_whitespace().map(str::to_string).collect();
+        } else if let Some(rest) = line.strip_prefix("expect-compile:") {
+            fixture.expect_compile = Some(ExpectCompile::parse(rel_path, rest));
         } else if let Some(codes) = line.strip_prefix("expect-warnings:") {
             fixture.expect_warnings = codes.split_whitespace().map(str::to_string).collect();
         } else if let Some(args) = line.strip_prefix("flowc:") {
@@ -108,6 +164,169 @@ fn read_header(name: &str, rel_path: &str, text: String) -> Fixture {
 fn check(fixture: &Fixture) -> Checked {
     flowc::check(&fixture.rel_path, &fixture.text, &fixture.options)
 }
+
+/// The diagnostics of compiling a checked flow for `target`, with a fixed, valid
+/// configuration changed only by the fixture's `settings`, so that only the flow (and
+/// a setting the fixture names) can cause them. A new target adds its arm.
+fn compile(
+    target: &str,
+    settings: &[(String, String)],
+    flow: &Flow,
+) -> Result<Vec<Diagnostic>, String> {
+    match target {
+        "argo" => {
+            if let Some((flag, _)) = settings.first() {
+                return Err(format!("the argo target takes no setting, not {flag}"));
+            }
+            let config = ArgoConfig {
+                image: "python:3.12-slim".to_owned(),
+                namespace: Some("flows".to_owned()),
+                service_account: None,
+                datastore_root: "s3://flowc-fixtures/store".to_owned(),
+                shim_image: "flowc-shim:0.1.0".to_owned(),
+                labels: BTreeMap::new(),
+                code_package: CodePackageRef {
+                    hash: "0".repeat(64),
+                    entry: "flow.py".to_owned(),
+                },
+                user: Some("fixture".to_owned()),
+                event_source: "flowc-events".to_owned(),
+                event_webhook_url: None,
+                flowc_version: "0.0.0".to_owned(),
+            };
+            Ok(argo(flow, &config).err().unwrap_or_default())
+        }
+        "sfn" | "batch" => {
+            let config = sfn_config(settings)?;
+            let diagnostics = if target == "sfn" {
+                sfn(flow, &config).err()
+            } else {
+                batch(flow, &config).err()
+            };
+            Ok(diagnostics.unwrap_or_default())
+        }
+        other => Err(format!("unknown target `{other}` in `# expect-compile:`")),
+    }
+}
+
+/// The Step Functions and Batch configuration of the fixtures: every setting a flow
+/// may need is given (roles, and region and account for `@schedule`), so that a code
+/// comes from the flow, or from one of the `settings` of `flowc compile` written in the
+/// fixture's header.
+fn sfn_config(settings: &[(String, String)]) -> Result<SfnConfig, String> {
+    let account = "123456789012";
+    let mut config = SfnConfig {
+        image: format!("{account}.dkr.ecr.eu-west-1.amazonaws.com/flows:1"),
+        shim_path: "/usr/local/bin/flowc-shim".to_owned(),
+        job_queue: "flowc-fixtures".to_owned(),
+        job_role: Some(format!("arn:aws:iam::{account}:role/flowc-job")),
+        execution_role: Some(format!("arn:aws:iam::{account}:role/flowc-ecs-exec")),
+        datastore_root: "s3://flowc-fixtures/store".to_owned(),
+        region: Some("eu-west-1".to_owned()),
+        account: Some(account.to_owned()),
+        schedule_role: Some(format!("arn:aws:iam::{account}:role/flowc-scheduler")),
+        platform: Platform::Ec2,
+        map_mode: MapMode::Distributed,
+        max_concurrency: None,
+        foreach_widths: BTreeMap::new(),
+        code_package: CodePackageRef {
+            hash: "0".repeat(64),
+            entry: "flow.py".to_owned(),
+        },
+        user: Some("fixture".to_owned()),
+        flowc_version: "0.0.0".to_owned(),
+    };
+    for (flag, value) in settings {
+        let bad = || format!("`{flag} {value}` is not a valid setting value");
+        match flag.as_str() {
+            "--platform" => {
+                config.platform = match value.as_str() {
+                    "ec2" => Platform::Ec2,
+                    "fargate" => Platform::Fargate,
+                    _ => return Err(bad()),
+                }
+            }
+            "--map-mode" => {
+                config.map_mode = match value.as_str() {
+                    "distributed" => MapMode::Distributed,
+                    "inline" => MapMode::Inline,
+                    _ => return Err(bad()),
+                }
+            }
+            "--max-concurrency" => {
+                config.max_concurrency = Some(value.parse().map_err(|_| bad())?);
+            }
+            "--foreach-width" => {
+                let (step, width) = value.split_once('=').ok_or_else(bad)?;
+                let width = width.parse().map_err(|_| bad())?;
+                config.foreach_widths.insert(step.to_owned(), width);
+            }
+            other => {
+                return Err(format!(
+                    "the sfn and batch targets take no setting {other} in `# expect-compile:`"
+                ))
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// Everything reported for an invalid fixture: `flowc check`'s diagnostics, then
+/// those of compiling it for its `# expect-compile:` target, if any.
+fn reports(fixture: &Fixture) -> Result<Vec<Diagnostic>, String> {
+    let checked = check(fixture);
+    let mut all = checked.diagnostics.clone();
+    if let Some(expect) = &fixture.expect_compile {
+        if expect.codes.is_empty() {
+            return Err(format!(
+                "{}: `# expect-compile: {}` names no code",
+                fixture.rel_path, expect.target
+            ));
+        }
+        if checked.has_errors() {
+            return Err(format!(
+                "{}: `# expect-compile:` needs a flow that checks without errors\n{}",
+                fixture.rel_path,
+                render(fixture, &checked.diagnostics)
+            ));
+        }
+        let flow = checked
+            .flow
+            .as_ref()
+            .ok_or_else(|| format!("{}: no flow was read", fixture.rel_path))?;
+        all.extend(
+            compile(&expect.target, &expect.settings, flow)
+                .map_err(|e| format!("{}: {e}", fixture.rel_path))?,
+        );
+    }
+    Ok(all)
+}
+
+/// Every code an invalid fixture expects, from `flowc check` or a backend.
+fn expected_codes(fixture: &Fixture) -> impl Iterator<Item = &String> {
+    fixture
+        .expect
+        .iter()
+        .chain(fixture.expect_compile.iter().flat_map(|e| &e.codes))
+}
+
+/// Codes without an example fixture, with the reason: no flow file can trigger them
+/// today, or only one far too large to show. The docs give the reason instead of an
+/// example. A fixture that does trigger one must take it off this list.
+const NO_SOURCE_EXAMPLE: &[(&str, &str)] = &[
+    (
+        "flowc::argo::unsupported-graph",
+        "it is reported for `@parallel` steps, and the frontend refuses `num_parallel=` until the IR can express it",
+    ),
+    (
+        "flowc::sfn::container-overrides-too-large",
+        "a flow reaches the limit only through a branch join of some eighty branches with long step names, too large to show here; the backend's unit tests cover it",
+    ),
+    (
+        "flowc::sfn::unsupported-graph",
+        "it is reported for `@parallel` steps, and the frontend refuses `num_parallel=` until the IR can express it",
+    ),
+];
 
 /// 1-based line and column (in characters) of byte offset `at`, and the line's text.
 fn locate(text: &str, at: usize) -> Option<(usize, usize, &str)> {
@@ -357,23 +576,28 @@ fn invalid_fixtures_report_exactly_their_expected_codes() {
         fixtures.len()
     );
     for_each(&fixtures, |fixture| {
-        if fixture.expect.is_empty() {
-            return Err(format!("{}: no `# expect:` header", fixture.rel_path));
+        if fixture.expect.is_empty() && fixture.expect_compile.is_none() {
+            return Err(format!(
+                "{}: no `# expect:` or `# expect-compile:` header",
+                fixture.rel_path
+            ));
         }
         let checked = check(fixture);
-        assert_spans_valid(fixture, &checked.diagnostics)?;
-        let got = codes_of(&checked.diagnostics);
-        let want: BTreeSet<&str> = fixture.expect.iter().map(String::as_str).collect();
-        let rendered = render(fixture, &checked.diagnostics);
+        let diagnostics = reports(fixture)?;
+        assert_spans_valid(fixture, &diagnostics)?;
+        let got = codes_of(&diagnostics);
+        let want: BTreeSet<&str> = expected_codes(fixture).map(String::as_str).collect();
+        let rendered = render(fixture, &diagnostics);
         if got != want {
             return Err(format!(
                 "{}: expected codes {want:?}, got {got:?}\n{rendered}",
                 fixture.rel_path
             ));
         }
+        // What `flowc check` alone must make of it: backend codes come after the check.
         let expects_error = CODES
             .iter()
-            .any(|c| want.contains(c.name) && c.severity == Severity::Error);
+            .any(|c| fixture.expect.contains(&c.name.to_owned()) && c.severity == Severity::Error);
         if expects_error != checked.has_errors() {
             return Err(format!(
                 "{}: has_errors() is {} but the expected codes say {expects_error}",
@@ -497,8 +721,8 @@ fn every_registry_code_is_documented_and_exercised() {
     let registry: BTreeSet<&str> = CODES.iter().map(|c| c.name).collect();
     let documented = documented_codes();
     let exercised: BTreeSet<String> = invalid_fixtures()
-        .into_iter()
-        .flat_map(|f| f.expect)
+        .iter()
+        .flat_map(|f| expected_codes(f).cloned().collect::<Vec<_>>())
         .collect();
     let mut problems = Vec::new();
     for code in &registry {
@@ -507,8 +731,20 @@ fn every_registry_code_is_documented_and_exercised() {
                 "{code} has no `## `{code}`` section in docs/diagnostics.md"
             ));
         }
-        if !exercised.contains(*code) {
-            problems.push(format!("{code} is expected by no invalid fixture"));
+        let exempt = NO_SOURCE_EXAMPLE.iter().any(|(c, _)| c == code);
+        if exercised.contains(*code) == exempt {
+            problems.push(if exempt {
+                format!("{code} is expected by a fixture: take it off NO_SOURCE_EXAMPLE")
+            } else {
+                format!("{code} is expected by no invalid fixture")
+            });
+        }
+    }
+    for (code, _) in NO_SOURCE_EXAMPLE {
+        if !registry.contains(code) {
+            problems.push(format!(
+                "NO_SOURCE_EXAMPLE names {code}, not in the registry"
+            ));
         }
     }
     for code in documented.iter().chain(&exercised) {
@@ -607,10 +843,15 @@ fn docstring_and_body(text: &str) -> (String, &str) {
 /// The fixture that illustrates `code`: the first whose only expected code it is, or
 /// failing that the first that expects it.
 fn example_for<'a>(code: &str, fixtures: &'a [Fixture]) -> Option<&'a Fixture> {
-    fixtures
-        .iter()
-        .find(|f| f.expect.len() == 1 && f.expect[0] == code)
-        .or_else(|| fixtures.iter().find(|f| f.expect.iter().any(|c| c == code)))
+    let only = |f: &&Fixture| {
+        let codes: Vec<&String> = expected_codes(f).collect();
+        codes.len() == 1 && codes[0] == code
+    };
+    fixtures.iter().find(only).or_else(|| {
+        fixtures
+            .iter()
+            .find(|f| expected_codes(f).any(|c| c == code))
+    })
 }
 
 /// GitHub's anchor for a heading: lower case, punctuation other than `-` and `_`
@@ -688,16 +929,23 @@ fn render_docs_page(
                 code.name
             )),
         }
+        if let Some((_, reason)) = NO_SOURCE_EXAMPLE.iter().find(|(c, _)| *c == code.name) {
+            let _ = writeln!(page, "There is no example of this code: {reason}.");
+            continue;
+        }
         let Some(fixture) = example_for(code.name, fixtures) else {
             problems.push(format!("{} is expected by no invalid fixture", code.name));
             continue;
         };
         let (doc, body) = docstring_and_body(&fixture.text);
-        let reports: Vec<Diagnostic> = check(fixture)
-            .diagnostics
-            .into_iter()
-            .filter(|d| d.code == code.name)
-            .collect();
+        let all = match reports(fixture) {
+            Ok(all) => all,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
+        let reports: Vec<Diagnostic> = all.into_iter().filter(|d| d.code == code.name).collect();
         if reports.is_empty() {
             problems.push(format!(
                 "{}: reports no {}, so it cannot illustrate it",
@@ -706,6 +954,10 @@ fn render_docs_page(
         }
         let doc = match &fixture.options.flow {
             Some(flow) => format!("{doc} Checked with `--flow {flow}`."),
+            None => doc,
+        };
+        let doc = match &fixture.expect_compile {
+            Some(expect) => format!("{doc} Reported by `{}`.", expect.command()),
             None => doc,
         };
         let _ = write!(

@@ -230,13 +230,7 @@ fn fixtures_dir() -> PathBuf {
 }
 
 /// Fixture flows that cannot run here, with the reason.
-const SKIPPED: &[(&str, &str)] = &[
-    ("pypi_env.py", "imports pandas, which @pypi would install"),
-    (
-        "cards.py",
-        "renders cards with metaflow.cards, not in the compatibility package",
-    ),
-];
+const SKIPPED: &[(&str, &str)] = &[("pypi_env.py", "imports pandas, which @pypi would install")];
 
 /// Extra arguments a fixture needs (a required parameter, a choice of flow).
 fn fixture_args(name: &str) -> &'static [&'static str] {
@@ -251,6 +245,25 @@ fn fixture_args(name: &str) -> &'static [&'static str] {
 /// What each fixture's run must have produced: (step, artifact, value).
 fn fixture_expectations(name: &str) -> Vec<(&'static str, &'static str, Value)> {
     match name {
+        "branch_switch_join.py" => vec![
+            ("decide", "approved", json!(true)),
+            ("decide", "rows", json!(250)),
+        ],
+        "foreach_loop_body.py" => vec![(
+            "compare",
+            "rounds_by_candidate",
+            json!([[1, 1], [2, 2], [3, 3]]),
+        )],
+        "foreach_switch_join.py" => vec![(
+            "gather",
+            "scores",
+            json!({"s0": 1, "s1": 6, "s2": 1, "s3": 1, "s4": 6}),
+        )],
+        "switch_multi_step_cases.py" => vec![(
+            "train",
+            "model",
+            json!({"rows": 900, "features": ["age", "spend"]}),
+        )],
         "annotated_entry_exit.py" => vec![(
             "publish",
             "features",
@@ -269,6 +282,11 @@ fn fixture_expectations(name: &str) -> Vec<(&'static str, &'static str, Value)> 
                 json!((0..20).map(|x| x % 2).collect::<Vec<_>>()),
             ),
         ],
+        "cards.py" => vec![(
+            "report",
+            "kpis",
+            json!({"dau": 120_000, "retention_d7": 0.41}),
+        )],
         "compute_decorators.py" => vec![("end", "index_size", json!(64))],
         "conda_env.py" => vec![("end", "bam_files", json!(["S1.bam", "S2.bam"]))],
         "foreach_join.py" => vec![

@@ -1,6 +1,8 @@
 //! flowc-shim as a library: the runtime pieces the `flowc-shim` binary and `flowc run`
 //! share.
 
+pub mod cards;
+pub mod client;
 pub mod package;
 pub mod python;
 pub mod scheduler;

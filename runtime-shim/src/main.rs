@@ -19,7 +19,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use flowc_shim::package::{self, CodePackage};
 use flowc_shim::python;
 use flowc_shim::store::{
-    resolve_root, BlobHash, BlobStore, FlowName, LocalStore, RunId, StepName, TaskId, TaskPath,
+    resolve_root, BlobHash, Datastore, FlowName, LocalStore, ParentTask, RootLocation, RunId,
+    S3Url, StepName, TaskId, TaskPath,
 };
 use flowc_shim::task::zygote::{self, ZygoteConfig};
 use flowc_shim::task::{self, InitSpec, PythonCommand, TaskReport, TaskSpec};
@@ -114,6 +115,10 @@ struct TaskArgs {
     /// splits, the switch's choice, the task id) into this directory on success.
     #[arg(long, value_name = "DIR")]
     argo_outputs: Option<PathBuf>,
+    /// Write the foreach item list, the number of splits and the switch's choice into
+    /// the datastore (`<task>/outputs/`) on success, for Step Functions to read.
+    #[arg(long)]
+    write_outputs: bool,
 }
 
 #[derive(Debug, Args)]
@@ -184,25 +189,166 @@ fn main() -> ExitCode {
         Ok(report) if report.succeeded() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
         Err(Failure(message)) => {
-            eprintln!("flowc-shim: {message}");
+            // Empty when the message went into the attempt's stored logs already.
+            if !message.is_empty() {
+                eprintln!("flowc-shim: {message}");
+            }
             ExitCode::from(3)
         }
     }
 }
 
-fn open_store(datastore_root: Option<&Path>) -> Result<LocalStore, Failure> {
+/// The datastore a command works on: a directory, or an `s3://` root when this binary
+/// was built with the `s3` feature.
+enum Store {
+    Local(LocalStore),
+    // Boxed: the S3 store (client, runtime) is many times the size of a path.
+    #[cfg(feature = "s3")]
+    S3(Box<flowc_shim::store::S3Store>),
+}
+
+impl Store {
+    fn backend(&self) -> &dyn Datastore {
+        match self {
+            Store::Local(store) => store,
+            #[cfg(feature = "s3")]
+            Store::S3(store) => &**store,
+        }
+    }
+
+    /// Where code packages are unpacked: `<root>/.cache` beside a local store; for a
+    /// remote one, the machine's cache directory ($FLOWC_CACHE_DIR, else the user's
+    /// cache, else the temp dir). Packages are named by hash, so stores can share it.
+    fn code_cache(&self) -> PathBuf {
+        match self {
+            Store::Local(store) => package::cache_root(store.root()),
+            #[cfg(feature = "s3")]
+            Store::S3(_) => python::default_cache_dir(),
+        }
+    }
+}
+
+fn open_store(datastore_root: Option<&Path>) -> Result<Store, Failure> {
     let cwd = std::env::current_dir()?;
     let root = resolve_root(
         datastore_root,
         std::env::var_os(flowc_shim::store::ROOT_ENV_VAR).as_deref(),
         &cwd,
     );
-    Ok(LocalStore::open_or_create(&root.path)?)
+    match root.location().map_err(Failure)? {
+        RootLocation::Local(path) => Ok(Store::Local(LocalStore::open_or_create(&path)?)),
+        RootLocation::S3(url) => open_s3(&url),
+    }
+}
+
+#[cfg(feature = "s3")]
+fn open_s3(url: &S3Url) -> Result<Store, Failure> {
+    use flowc_shim::store::{S3Settings, S3Store};
+    Ok(Store::S3(Box::new(S3Store::open_or_create(
+        url,
+        &S3Settings::from_env(),
+    )?)))
+}
+
+#[cfg(not(feature = "s3"))]
+fn open_s3(url: &S3Url) -> Result<Store, Failure> {
+    Err(Failure(format!(
+        "cannot use datastore `{url}`: this flowc-shim was built without S3 support; rebuild with --features s3"
+    )))
+}
+
+/// Keeps the attempt's output for `flowc logs` when the datastore is S3: no scheduler
+/// writes log files there, so this process captures its own stdout and stderr (and
+/// so the step's) while still passing them through, and stores them at the end.
+#[cfg(feature = "s3")]
+struct AttemptLogs<'a> {
+    capture: Option<(
+        &'a flowc_shim::store::S3Store,
+        TaskPath,
+        u32,
+        flowc_shim::store::OutputCapture,
+    )>,
+}
+
+#[cfg(feature = "s3")]
+impl<'a> AttemptLogs<'a> {
+    fn start(store: &'a Store, task: &TaskPath, attempt: u32) -> Self {
+        let Store::S3(s3) = store else {
+            return AttemptLogs { capture: None };
+        };
+        let s3: &flowc_shim::store::S3Store = s3;
+        match flowc_shim::store::OutputCapture::start(&std::env::temp_dir()) {
+            Ok(capture) => AttemptLogs {
+                capture: Some((s3, task.clone(), attempt, capture)),
+            },
+            Err(err) => {
+                eprintln!(
+                    "flowc-shim: the task's output will not be stored in the datastore: {err}"
+                );
+                AttemptLogs { capture: None }
+            }
+        }
+    }
+
+    /// Stores the captured output. A failure of the shim is printed first, so that the
+    /// stored stderr ends with it; a failure to store is reported, but does not change
+    /// the task's result, which is recorded already.
+    fn finish<T>(self, result: Result<T, Failure>) -> Result<T, Failure> {
+        use flowc_shim::store::LogStream;
+        let Some((store, task, attempt, capture)) = self.capture else {
+            return result;
+        };
+        let result = match result {
+            Err(Failure(message)) if !message.is_empty() => {
+                eprintln!("flowc-shim: {message}");
+                Err(Failure(String::new()))
+            }
+            other => other,
+        };
+        let output = match capture.finish() {
+            Ok(output) => output,
+            Err(err) => {
+                eprintln!("flowc-shim: cannot store the output of task {task}: {err}");
+                return result;
+            }
+        };
+        for name in &output.incomplete {
+            eprintln!(
+                "flowc-shim: the stored {name} of task {task} may lack its end: a process the step started still holds it open"
+            );
+        }
+        let streams = [
+            (LogStream::Stdout, "stdout", output.stdout_path()),
+            (LogStream::Stderr, "stderr", output.stderr_path()),
+        ];
+        for (stream, name, path) in streams {
+            if let Err(err) = store.write_attempt_log(&task, attempt, stream, path) {
+                eprintln!("flowc-shim: cannot store the {name} of task {task}: {err}");
+            }
+        }
+        result
+    }
+}
+
+/// Without S3 support every store is local, and the scheduler keeps the logs.
+#[cfg(not(feature = "s3"))]
+struct AttemptLogs;
+
+#[cfg(not(feature = "s3"))]
+impl AttemptLogs {
+    fn start(_store: &Store, _task: &TaskPath, _attempt: u32) -> Self {
+        AttemptLogs
+    }
+
+    fn finish<T>(self, result: Result<T, Failure>) -> Result<T, Failure> {
+        result
+    }
 }
 
 /// The flow file a task runs: `--flow-file` as given, or the entry of the code package
-/// `--code-package`, unpacked (once per datastore) into `<root>/.cache/code/<hash>/`.
-fn flow_file(common: &Common, store: &LocalStore, flow: &FlowName) -> Result<PathBuf, Failure> {
+/// `--code-package`, unpacked (once per machine or datastore) into the store's code
+/// cache (`Store::code_cache`).
+fn flow_file(common: &Common, store: &Store, flow: &FlowName) -> Result<PathBuf, Failure> {
     let (Some(hash), Some(entry)) = (&common.code_package, &common.package_entry) else {
         // clap requires one of the two forms.
         return common
@@ -211,8 +357,8 @@ fn flow_file(common: &Common, store: &LocalStore, flow: &FlowName) -> Result<Pat
             .ok_or_else(|| Failure("--flow-file or --code-package is required".to_owned()));
     };
     let hash = BlobHash::parse(hash).map_err(|err| Failure(format!("--code-package: {err}")))?;
-    let cache = package::cache_root(store.root());
-    let dir = package::fetch(store, flow, &hash, &cache)?;
+    let cache = store.code_cache();
+    let dir = package::fetch(store.backend(), flow, &hash, &cache)?;
     Ok(package::entry_path(&dir, &hash, entry)?)
 }
 
@@ -254,7 +400,22 @@ fn run_task(args: &TaskArgs) -> Result<TaskReport, Failure> {
     let parents = task::parse_input_paths(&paths_text, &run_id).map_err(Failure)?;
     let origin_run_id = args.origin_run_id.as_deref().map(RunId::new).transpose()?;
     let store = open_store(common.datastore_root.as_deref())?;
-    let flow_file = flow_file(common, &store, &task.flow)?;
+    let logs = AttemptLogs::start(&store, &task, args.retry_count);
+    logs.finish(run_attempt(args, &store, task, parents, origin_run_id))
+}
+
+/// The part of `flowc-shim task` after the datastore is open: what it prints belongs
+/// to the attempt's logs.
+fn run_attempt(
+    args: &TaskArgs,
+    opened: &Store,
+    task: TaskPath,
+    parents: Vec<ParentTask>,
+    origin_run_id: Option<RunId>,
+) -> Result<TaskReport, Failure> {
+    let common = &args.common;
+    let store = opened.backend();
+    let flow_file = flow_file(common, opened, &task.flow)?;
     let spec = TaskSpec {
         flow_file,
         task,
@@ -266,7 +427,7 @@ fn run_task(args: &TaskArgs) -> Result<TaskReport, Failure> {
         origin_run_id,
     };
     let python = python_command(common)?;
-    let report = task::run_task(&store, &python, &spec)?;
+    let report = task::run_task(store, &python, &spec)?;
     if let (Some(dir), true) = (&args.argo_outputs, report.succeeded()) {
         task::argo::write_outputs(dir, &args.task_id, report.outcome.as_ref()).map_err(|err| {
             Failure(format!(
@@ -274,6 +435,10 @@ fn run_task(args: &TaskArgs) -> Result<TaskReport, Failure> {
                 dir.display()
             ))
         })?;
+    }
+    if args.write_outputs && report.succeeded() {
+        task::sfn::write_outputs(store, &spec.task, report.outcome.as_ref())
+            .map_err(|err| Failure(format!("cannot write the task's outputs: {err}")))?;
     }
     Ok(report)
 }
@@ -300,14 +465,26 @@ fn run_init(args: &InitArgs) -> Result<TaskReport, Failure> {
     let flow = FlowName::new(&common.flow)?;
     let run_id = RunId::new(&common.run_id)?;
     let store = open_store(common.datastore_root.as_deref())?;
+    let logs = AttemptLogs::start(&store, &task::parameters_task(&flow, &run_id), 0);
+    logs.finish(init_attempt(common, &store, flow, run_id, params))
+}
+
+/// The part of `flowc-shim init` after the datastore is open.
+fn init_attempt(
+    common: &Common,
+    store: &Store,
+    flow: FlowName,
+    run_id: RunId,
+    params: Map<String, Value>,
+) -> Result<TaskReport, Failure> {
     let spec = InitSpec {
-        flow_file: flow_file(common, &store, &flow)?,
+        flow_file: flow_file(common, store, &flow)?,
         flow,
         run_id,
         params,
     };
     let python = python_command(common)?;
-    Ok(task::run_init(&store, &python, &spec)?)
+    Ok(task::run_init(store.backend(), &python, &spec)?)
 }
 
 fn read_text(path: &Path) -> Result<String, Failure> {
@@ -377,7 +554,7 @@ fn save_package(
 ) -> Result<(), Failure> {
     if let Some(flow) = store_as {
         let store = open_store(args.datastore_root.as_deref())?;
-        store.put(flow, &built.bytes)?;
+        store.backend().put(flow, &built.bytes)?;
     }
     if let Some(output) = &args.output {
         built.write_to(output)?;
@@ -459,7 +636,7 @@ fn zygote_package_file(args: &ZygoteArgs, hash: &str, entry: &str) -> Result<Pat
     let flow = FlowName::new(args.flow.as_deref().unwrap_or_default())?;
     let store = open_store(args.datastore_root.as_deref())?;
     let hash = BlobHash::parse(hash).map_err(|err| Failure(format!("--code-package: {err}")))?;
-    let cache = package::cache_root(store.root());
-    let dir = package::fetch(&store, &flow, &hash, &cache)?;
+    let cache = store.code_cache();
+    let dir = package::fetch(store.backend(), &flow, &hash, &cache)?;
     Ok(package::entry_path(&dir, &hash, entry)?)
 }

@@ -579,6 +579,8 @@ fn run_and_task_metadata_round_trip() {
         source_sha256: "ab".repeat(32),
         flow_ir: serde_json::json!({"ir_version": 1, "name": "TrainFlow"}),
         origin_run_id: None,
+        tags: vec!["nightly".to_owned()],
+        user: Some("alice".to_owned()),
     };
     let mut run = store.create_run(&flow(), spec).unwrap();
     assert_eq!(run.status, RunStatus::Running);

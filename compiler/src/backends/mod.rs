@@ -3,3 +3,4 @@
 
 pub mod argo;
 pub mod local;
+pub mod sfn;

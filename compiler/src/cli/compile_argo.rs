@@ -1,22 +1,26 @@
 //! `flowc compile --target argo`: resolves the Argo settings (flags, then `FLOWC_ARGO_*`
 //! environment variables, then the `[argo]` table of the nearest `flowc.toml`), builds
-//! the flow's code package, and writes the documents the `argo` backend returns.
+//! the flow's code package, and writes the documents the `argo` backend returns. The
+//! image and datastore root come from the flags every target shares
+//! ([`SharedArgs`]); the others from this target's own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use flowc::backends::argo::{argo, ArgoConfig, CodePackageRef, Document};
+use flowc::backends::argo::{argo_yaml, ArgoConfig, CodePackageRef, Document};
 use flowc_ir::Flow;
 use serde::Deserialize;
 
+use super::compile::SharedArgs;
 use super::{report, source, Outcome, Status, Terminal};
 
 pub(crate) const ARGO_HELP: &str = "\
-Argo settings (--target argo) come from the flags, else the environment variables
-FLOWC_ARGO_IMAGE, FLOWC_ARGO_NAMESPACE, FLOWC_ARGO_SERVICE_ACCOUNT,
-FLOWC_ARGO_DATASTORE_ROOT, FLOWC_ARGO_SHIM_IMAGE, FLOWC_ARGO_LABELS (k=v,k=v) and
-FLOWC_ARGO_EVENT_SOURCE, else the [argo] table of the nearest flowc.toml (looked for
-in the flow file's directory and its parents):
+Argo settings (--target argo) come from the flags (--image and --datastore-root
+included), else the environment variables FLOWC_ARGO_IMAGE, FLOWC_ARGO_NAMESPACE,
+FLOWC_ARGO_SERVICE_ACCOUNT, FLOWC_ARGO_DATASTORE_ROOT, FLOWC_ARGO_SHIM_IMAGE,
+FLOWC_ARGO_LABELS (k=v,k=v), FLOWC_ARGO_EVENT_SOURCE and
+FLOWC_ARGO_EVENT_WEBHOOK_URL, else the [argo] table of the nearest flowc.toml
+(looked for in the flow file's directory and its parents):
 
   [argo]
   image = \"python:3.12-slim\"
@@ -25,6 +29,7 @@ in the flow file's directory and its parents):
   datastore_root = \"s3://bucket/flowc\"
   shim_image = \"registry.example.com/flowc-shim:0.1.0\"
   event_source = \"flowc-events\"
+  event_webhook_url = \"http://flowc-events-eventsource-svc:12000/flowc\"
   labels = { team = \"ml\" }
 
 With -o DIR, each document goes to DIR/<name>.workflow-template.yaml,
@@ -32,21 +37,16 @@ With -o DIR, each document goes to DIR/<name>.workflow-template.yaml,
 DIR/<name>.code-package.tar; without it, the documents go to stdout as one
 multi-document YAML stream.";
 
-/// The flags of the Argo target.
+/// The flags of the Argo target alone.
 #[derive(Debug, Default, clap::Args)]
+#[command(next_help_heading = "Argo settings (--target argo)")]
 pub(crate) struct ArgoArgs {
-    /// [argo] Image of steps without @kubernetes(image=...); needs Python 3.
-    #[arg(long, value_name = "IMAGE")]
-    image: Option<String>,
     /// [argo] Namespace of the documents.
     #[arg(long, value_name = "NAME")]
     namespace: Option<String>,
     /// [argo] Service account of the pods and the sensor.
     #[arg(long, value_name = "NAME")]
     service_account: Option<String>,
-    /// [argo] Datastore root the tasks use (e.g. s3://bucket/flowc).
-    #[arg(long, value_name = "ROOT")]
-    datastore_root: Option<String>,
     /// [argo] Image holding flowc-shim at /usr/local/bin/flowc-shim.
     #[arg(long, value_name = "IMAGE")]
     shim_image: Option<String>,
@@ -56,6 +56,26 @@ pub(crate) struct ArgoArgs {
     /// [argo] The Argo Events EventSource carrying flowc's events.
     #[arg(long, value_name = "NAME")]
     event_source: Option<String>,
+    /// [argo] Where finished runs post their event (default: the EventSource's
+    /// service, http://<event-source>-eventsource-svc:12000/flowc).
+    #[arg(long, value_name = "URL")]
+    event_webhook_url: Option<String>,
+}
+
+impl ArgoArgs {
+    /// The first flag given, for the targets that do not take these.
+    pub(crate) fn given(&self) -> Option<&'static str> {
+        [
+            ("--namespace", self.namespace.is_some()),
+            ("--service-account", self.service_account.is_some()),
+            ("--shim-image", self.shim_image.is_some()),
+            ("--label", !self.labels.is_empty()),
+            ("--event-source", self.event_source.is_some()),
+            ("--event-webhook-url", self.event_webhook_url.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(flag, set)| set.then_some(flag))
+    }
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -75,6 +95,7 @@ struct FileSettings {
     datastore_root: Option<String>,
     shim_image: Option<String>,
     event_source: Option<String>,
+    event_webhook_url: Option<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
 }
@@ -123,12 +144,13 @@ fn pick(
 /// Resolves the settings; `env` reads an environment variable (a parameter so that
 /// tests do not touch the process environment).
 fn resolve(
+    shared: &SharedArgs,
     args: &ArgoArgs,
     file: FileSettings,
     env: &dyn Fn(&str) -> Option<String>,
     code_package: CodePackageRef,
 ) -> Result<ArgoConfig, String> {
-    let datastore_root = pick(&args.datastore_root, "FLOWC_ARGO_DATASTORE_ROOT", env, &file.datastore_root)
+    let datastore_root = pick(&shared.datastore_root, "FLOWC_ARGO_DATASTORE_ROOT", env, &file.datastore_root)
         .ok_or("the Argo target needs a datastore root every pod can reach: give --datastore-root, FLOWC_ARGO_DATASTORE_ROOT or datastore_root in flowc.toml's [argo]")?;
     let version = env!("CARGO_PKG_VERSION");
     let mut labels = file.labels.clone();
@@ -140,7 +162,7 @@ fn resolve(
     }
     labels.extend(args.labels.iter().cloned());
     Ok(ArgoConfig {
-        image: pick(&args.image, "FLOWC_ARGO_IMAGE", env, &file.image)
+        image: pick(&shared.image, "FLOWC_ARGO_IMAGE", env, &file.image)
             .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
         namespace: pick(
             &args.namespace,
@@ -172,6 +194,12 @@ fn resolve(
             &file.event_source,
         )
         .unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),
+        event_webhook_url: pick(
+            &args.event_webhook_url,
+            "FLOWC_ARGO_EVENT_WEBHOOK_URL",
+            env,
+            &file.event_webhook_url,
+        ),
         flowc_version: version.to_owned(),
     })
 }
@@ -180,6 +208,7 @@ fn resolve(
 pub(crate) fn run(
     flow: &Flow,
     flow_file: &Path,
+    shared: &SharedArgs,
     args: &ArgoArgs,
     output: Option<&Path>,
     warnings: String,
@@ -200,11 +229,17 @@ pub(crate) fn run(
         hash: package.hash.to_string(),
         entry: package.entry.clone(),
     };
-    let config = match resolve(args, file, &|name| std::env::var(name).ok(), code_package) {
+    let config = match resolve(
+        shared,
+        args,
+        file,
+        &|name| std::env::var(name).ok(),
+        code_package,
+    ) {
         Ok(config) => config,
         Err(message) => return trouble(message),
     };
-    let documents = match argo(flow, &config) {
+    let emitted = match argo_yaml(flow, &config) {
         Ok(documents) => documents,
         Err(diagnostics) => {
             let text = source::read(flow_file).map(|f| f.text).unwrap_or_default();
@@ -217,26 +252,34 @@ pub(crate) fn run(
             return Outcome::failure(Status::Failed, format!("{warnings}{rendered}"));
         }
     };
+    // The backend wrote every document's YAML for its size check: write those texts.
+    let mut documents = Vec::with_capacity(emitted.len());
+    let mut texts = Vec::with_capacity(emitted.len());
+    for (document, text) in emitted {
+        match text {
+            Ok(text) => texts.push(text),
+            Err(err) => return trouble(format!("cannot serialise `{}`: {err}", document.name())),
+        }
+        documents.push(document);
+    }
     let Some(dir) = output else {
-        return match flowc::emit::yaml_stream(&documents) {
-            Ok(stdout) => Outcome {
-                stdout,
-                stderr: warnings,
-                status: Status::Ok,
-            },
-            Err(err) => trouble(format!("cannot serialise the documents: {err}")),
+        let mut stdout = String::new();
+        for text in &texts {
+            stdout.push_str("---\n");
+            stdout.push_str(text);
+        }
+        return Outcome {
+            stdout,
+            stderr: warnings,
+            status: Status::Ok,
         };
     };
     let mut written = Vec::new();
     if let Err(err) = std::fs::create_dir_all(dir) {
         return trouble(format!("cannot create `{}`: {err}", dir.display()));
     }
-    for document in &documents {
+    for (document, text) in documents.iter().zip(&texts) {
         let path = dir.join(document.file_name());
-        let text = match flowc::emit::yaml(document) {
-            Ok(text) => text,
-            Err(err) => return trouble(format!("cannot serialise `{}`: {err}", document.name())),
-        };
         if let Err(err) = std::fs::write(&path, text) {
             return trouble(format!("cannot write `{}`: {err}", path.display()));
         }
@@ -279,8 +322,11 @@ mod tests {
 
     #[test]
     fn flags_win_over_environment_which_wins_over_the_file() {
-        let args = ArgoArgs {
+        let shared = SharedArgs {
             image: Some("flag-image".to_owned()),
+            datastore_root: None,
+        };
+        let args = ArgoArgs {
             labels: vec![("team".to_owned(), "flag".to_owned())],
             ..ArgoArgs::default()
         };
@@ -294,7 +340,7 @@ mod tests {
             "FLOWC_ARGO_LABELS" => Some("tier=env".to_owned()),
             _ => None,
         };
-        let config = resolve(&args, file.argo, &env, package()).unwrap();
+        let config = resolve(&shared, &args, file.argo, &env, package()).unwrap();
         assert_eq!(config.image, "flag-image");
         assert_eq!(config.namespace.as_deref(), Some("env-ns"));
         assert_eq!(config.service_account.as_deref(), Some("file-sa"));
@@ -307,6 +353,7 @@ mod tests {
     #[test]
     fn a_missing_datastore_root_is_explained() {
         let err = resolve(
+            &SharedArgs::default(),
             &ArgoArgs::default(),
             FileSettings::default(),
             &|_| None,
@@ -314,6 +361,51 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("--datastore-root"), "{err}");
+    }
+
+    #[test]
+    fn the_shared_flags_win_over_this_targets_variables_and_table() {
+        let shared = SharedArgs {
+            image: Some("flag-image".to_owned()),
+            datastore_root: Some("s3://flag/root".to_owned()),
+        };
+        let file: FileConfig = toml::from_str(
+            "[argo]\nimage = \"file-image\"\ndatastore_root = \"s3://file\"\n[sfn]\nimage = \"sfn-image\"\n",
+        )
+        .unwrap();
+        let env = |name: &str| match name {
+            "FLOWC_ARGO_DATASTORE_ROOT" => Some("s3://env".to_owned()),
+            "FLOWC_SFN_IMAGE" => Some("sfn-env-image".to_owned()),
+            _ => None,
+        };
+        let config = resolve(&shared, &ArgoArgs::default(), file.argo, &env, package()).unwrap();
+        assert_eq!(config.image, "flag-image");
+        assert_eq!(config.datastore_root, "s3://flag/root");
+        // Without the flags, the Argo variable and table, never the sfn ones.
+        let file: FileConfig = toml::from_str(
+            "[argo]\nimage = \"file-image\"\ndatastore_root = \"s3://file\"\n[sfn]\nimage = \"sfn-image\"\n",
+        )
+        .unwrap();
+        let config = resolve(
+            &SharedArgs::default(),
+            &ArgoArgs::default(),
+            file.argo,
+            &env,
+            package(),
+        )
+        .unwrap();
+        assert_eq!(config.image, "file-image");
+        assert_eq!(config.datastore_root, "s3://env");
+    }
+
+    #[test]
+    fn given_names_the_first_argo_flag_set() {
+        assert_eq!(ArgoArgs::default().given(), None);
+        let args = ArgoArgs {
+            labels: vec![("team".to_owned(), "ml".to_owned())],
+            ..ArgoArgs::default()
+        };
+        assert_eq!(args.given(), Some("--label"));
     }
 
     #[test]

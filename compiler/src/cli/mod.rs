@@ -12,6 +12,7 @@ mod card;
 mod check;
 mod compile;
 mod compile_argo;
+mod compile_sfn;
 mod graph;
 mod inspect;
 mod logs;
@@ -95,8 +96,9 @@ pub(crate) fn main() -> ExitCode {
         Command::Resume(args) => run::resume(&args, &terminal),
         Command::Runs(args) => runs::run(&args, &terminal),
         Command::Show(args) => show::run(&args, &terminal),
-        Command::Logs(args) => logs::run(&args, &terminal),
-        Command::Artifact(args) => artifact::run(&args, &terminal),
+        // These write bytes, possibly over time (`flowc logs --follow`).
+        Command::Logs(args) => return logs::run(&args, &terminal).emit(),
+        Command::Artifact(args) => return artifact::run(&args, &terminal).emit(),
         Command::Card(args) => card::run(&args, &terminal),
     };
     outcome.emit()
@@ -156,6 +158,52 @@ impl Outcome {
                 status = Status::Trouble;
             }
         }
+        ExitCode::from(status.code())
+    }
+}
+
+/// Writes a command's stdout bytes as they are produced; returns the final status and
+/// what to add on stderr.
+pub(crate) type Producer = Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<(Status, String)>>;
+
+/// What a command whose stdout is bytes rather than text returns (`flowc artifact get
+/// --raw`, `flowc logs`): a finished [`Outcome`], or stderr text followed by a
+/// [`Producer`] that runs only when the reply is emitted, so `flowc logs --follow` can
+/// stream what a running task appends while the command itself still prints nothing.
+pub(crate) enum Reply {
+    Done(Outcome),
+    Stream { stderr: String, producer: Producer },
+}
+
+impl From<Outcome> for Reply {
+    fn from(outcome: Outcome) -> Self {
+        Reply::Done(outcome)
+    }
+}
+
+impl Reply {
+    fn emit(self) -> ExitCode {
+        let (stderr, producer) = match self {
+            Reply::Done(outcome) => return outcome.emit(),
+            Reply::Stream { stderr, producer } => (stderr, producer),
+        };
+        let _ = write_all(&mut std::io::stderr().lock(), &stderr);
+        let mut stdout = std::io::stdout().lock();
+        let (status, trailer) = match producer(&mut stdout).and_then(|done| {
+            stdout.flush()?;
+            Ok(done)
+        }) {
+            Ok(done) => done,
+            // A reader that stopped early (`| head`) is not a failure of flowc.
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                (Status::Ok, String::new())
+            }
+            Err(error) => (
+                Status::Trouble,
+                format!("error: cannot write output: {error}\n"),
+            ),
+        };
+        let _ = write_all(&mut std::io::stderr().lock(), &trailer);
         ExitCode::from(status.code())
     }
 }

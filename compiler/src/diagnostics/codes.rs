@@ -77,4 +77,23 @@ codes! {
     SWITCH_INTO_JOIN = "flowc::graph::switch-into-join", Error, "a switch case leads straight to a join step";
     JOIN_IS_SPLIT = "flowc::graph::join-is-split", Error, "a join step cannot also split";
     PARALLEL_NOT_JOINED = "flowc::graph::parallel-not-joined", Error, "a @parallel step must lead straight to a join step";
+    // Argo target.
+    ARGO_NAME_TOO_LONG = "flowc::argo::name-too-long", Error, "a Kubernetes name made from the flow is over 63 characters";
+    ARGO_CRON_NAME_TOO_LONG = "flowc::argo::cron-name-too-long", Error, "a CronWorkflow name is over 52 characters (Argo appends a timestamp)";
+    ARGO_DOCUMENT_TOO_LARGE = "flowc::argo::document-too-large", Error, "a document is over the 1 MB Kubernetes keeps for one object";
+    ARGO_DEFAULT_TOO_LARGE = "flowc::argo::parameter-default-too-large", Error, "a parameter default is over 256 KB, too large for a workflow argument";
+    ARGO_UNSUPPORTED_GRAPH = "flowc::argo::unsupported-graph", Error, "a flow the Argo target cannot express yet (@parallel steps)";
+    ARGO_BAD_SCHEDULE = "flowc::argo::bad-schedule", Error, "a @schedule cron expression Argo's 5-field cron cannot express";
+    ARGO_INVALID_NAME = "flowc::argo::invalid-name", Error, "a name given to Kubernetes (secret, label) that Kubernetes rejects";
+    // Step Functions and Batch targets. `flowc::batch::*` codes are about the job
+    // definitions, which both `--target sfn` and `--target batch` write.
+    STATE_NAME_TOO_LONG = "flowc::sfn::state-name-too-long", Error, "a state name made from a step is over the 80 characters Step Functions accepts";
+    OVERRIDES_TOO_LARGE = "flowc::sfn::container-overrides-too-large", Error, "a step's Batch ContainerOverrides are over the 8192 characters SubmitJob accepts";
+    DEFINITION_TOO_LARGE = "flowc::sfn::definition-too-large", Error, "the state machine definition is over the 1 MB Step Functions accepts";
+    INLINE_MAP_TOO_WIDE = "flowc::sfn::inline-map-too-wide", Error, "an inline Map is expected to be wider than the concurrency it can run";
+    UNSUPPORTED_GRAPH = "flowc::sfn::unsupported-graph", Error, "a graph shape the Step Functions target cannot express yet";
+    BAD_SCHEDULE = "flowc::sfn::bad-schedule", Error, "a @schedule EventBridge cannot run, or settings its schedule needs are missing";
+    JOB_NAME_TOO_LONG = "flowc::batch::name-too-long", Error, "a job definition name made from a step is over the 128 characters Batch accepts";
+    RESOURCES_OUT_OF_RANGE = "flowc::batch::resources-out-of-range", Error, "a step asks for resources its Batch platform cannot give";
+    UNSUPPORTED_OPTION = "flowc::batch::unsupported-option", Error, "a @batch option the target cannot express";
 }

@@ -529,6 +529,7 @@ def _run_task(channel, store, init):
         tags=list(init.get("tags") or []),
         parameter_names=[attr for attr, _ in flow_parameters(cls)],
     )
+    cards = _start_cards(func, current)
     task = TaskState(store.load, parameters, is_join)
     def visible(artifacts):
         return {name: entry for name, entry in artifacts.items() if not name.startswith("_")}
@@ -583,10 +584,63 @@ def _run_task(channel, store, init):
         sys.stderr.write(headline + "%s\n" % exc)
         return _finish(channel, "failed", {}, None, stack, exc)
     transition = flow._flowc_transition if status == "ok" else None
-    return _finish(channel, status, table, transition, stack, error)
+    report = _card_report(cards, flow, parameters)
+    return _finish(channel, status, table, transition, stack, error, report)
 
 
-def _finish(channel, status, table, transition, stack, error):
+# -- cards (`@card`) -------------------------------------------------------------------
+
+
+def _start_cards(func, current):
+    """Sets up `current.card` from the step's `@card` decorators; None without any.
+
+    Decorators apply bottom-up, so the markers are reversed into source order, the
+    order in which the task's cards are listed.
+    """
+    markers = [
+        marker.attributes
+        for marker in reversed(getattr(func, "decorators", ()))
+        if marker.name == "card"
+    ]
+    if not markers:
+        return None
+    from metaflow.cards import CardComponentCollector
+
+    collector = CardComponentCollector(markers)
+    current._update_env({"card": collector})
+    return collector
+
+
+def _card_report(collector, flow, parameters):
+    """The `cards` part of `done`: each card's components, and short values of the
+    parameters and of the artifacts this task holds in memory (for the default card's
+    tables; inherited artifacts the step never read are not loaded for it)."""
+    if collector is None:
+        return None
+    try:
+        from metaflow.cards import _short_repr
+        from metaflow.flowspec import FlowSpec
+
+        cards = collector.report()
+        values, params = {}, {}
+        if any(card["type"] == "default" for card in cards):
+            state = flow.__dict__
+            for name in sorted(state):
+                if not name.startswith("_") and name not in FlowSpec._EPHEMERAL:
+                    values[name] = _short_repr(state[name], 200)
+            for name in sorted(parameters):
+                try:
+                    params[name] = _short_repr(getattr(flow, name), 200)
+                except Exception:
+                    pass
+        return {"cards": cards, "values": values, "parameters": params}
+    except Exception as exc:
+        # Cards never fail a task: the shim renders an error page for each card instead.
+        sys.stderr.write("@card: the cards could not be prepared: %s: %s\n" % (type(exc).__name__, exc))
+        return {"cards": [], "values": {}, "parameters": {}, "error": "%s: %s" % (type(exc).__name__, exc)}
+
+
+def _finish(channel, status, table, transition, stack, error, cards=None):
     sys.stdout.flush()
     sys.stderr.flush()
     message = {
@@ -599,6 +653,8 @@ def _finish(channel, status, table, transition, stack, error):
         if error is None
         else {"type": _type_name(error), "message": str(error)},
     }
+    if cards is not None:
+        message["cards"] = cards
     channel.send(message)
     return 0 if status in ("ok", "caught") else 1
 

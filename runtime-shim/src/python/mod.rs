@@ -17,6 +17,54 @@ use sha2::{Digest, Sha256};
 pub(crate) const FILES: &[(&str, &str)] = &[
     ("flowc_harness.py", include_str!("flowc_harness.py")),
     ("metaflow/__init__.py", include_str!("metaflow/__init__.py")),
+    ("flowc/__init__.py", include_str!("flowc/__init__.py")),
+    ("flowc/client.py", include_str!("flowc/client.py")),
+    ("flowc/runner.py", include_str!("flowc/runner.py")),
+    (
+        "metaflow/client/__init__.py",
+        include_str!("metaflow/client/__init__.py"),
+    ),
+    (
+        "metaflow/client/core.py",
+        include_str!("metaflow/client/core.py"),
+    ),
+    (
+        "metaflow/client/datastore.py",
+        include_str!("metaflow/client/datastore.py"),
+    ),
+    (
+        "metaflow/client/exceptions.py",
+        include_str!("metaflow/client/exceptions.py"),
+    ),
+    (
+        "metaflow/runner/__init__.py",
+        include_str!("metaflow/runner/__init__.py"),
+    ),
+    (
+        "metaflow/runner/metaflow_runner.py",
+        include_str!("metaflow/runner/metaflow_runner.py"),
+    ),
+    (
+        "metaflow/runner/nbrun.py",
+        include_str!("metaflow/runner/nbrun.py"),
+    ),
+    ("metaflow/cards.py", include_str!("metaflow/cards.py")),
+    (
+        "metaflow/plugins/__init__.py",
+        include_str!("metaflow/plugins/__init__.py"),
+    ),
+    (
+        "metaflow/plugins/cards/__init__.py",
+        include_str!("metaflow/plugins/cards/__init__.py"),
+    ),
+    (
+        "metaflow/plugins/cards/card_modules/__init__.py",
+        include_str!("metaflow/plugins/cards/card_modules/__init__.py"),
+    ),
+    (
+        "metaflow/plugins/cards/card_modules/components.py",
+        include_str!("metaflow/plugins/cards/card_modules/components.py"),
+    ),
     (
         "metaflow/decorators.py",
         include_str!("metaflow/decorators.py"),

@@ -182,6 +182,8 @@ pub(super) fn execute(
         source_sha256: hash_bytes(&source).to_hex(),
         flow_ir: options.flow_ir.clone(),
         origin_run_id: origin.as_ref().map(|o| o.run_id.clone()),
+        tags: dedup_tags(&options.tags),
+        user: crate::store::current_user(),
     };
     let mut meta = store.create_run(&flow, spec)?;
     meta.code_package = Some(package.reference.clone());
@@ -1325,4 +1327,13 @@ fn describe_exit(code: Option<i32>, signal: Option<i32>) -> String {
 pub(super) fn say(line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{line}").and_then(|()| err.flush());
+}
+
+/// Tags as the run records them: in the order given, each once.
+fn dedup_tags(tags: &[String]) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    tags.iter()
+        .filter(|tag| seen.insert(tag.as_str()))
+        .cloned()
+        .collect()
 }

@@ -1,6 +1,6 @@
 //! What Argo Workflows needs from a task beyond its exit status: output files Argo
 //! reads into output parameters (`task --argo-outputs DIR`), the compact form of a
-//! foreach join's input paths, and the parameter values `init --param` receives.
+//! foreach join's input paths (a range, or the list of tasks its splits ended in), and the parameter values `init --param` receives.
 //!
 //! The files, each written without a trailing newline:
 //!
@@ -51,7 +51,14 @@ pub fn write_outputs(dir: &Path, task_id: &str, outcome: Option<&TaskOutcome>) -
 /// paths `RUN/STEP/PREFIX0` … `RUN/STEP/PREFIX<N-1>`, in index order; other entries are
 /// kept. A foreach join thus names any number of parents in one short argument, since
 /// the body's tasks have ids `<prefix><split index>`. (`:` cannot occur in a task id.)
+///
+/// A foreach join whose body does not always end in the same step gets instead
+/// `RUN/["STEP/TASK", ...]`: the run, then the JSON list Argo gathers from each split's
+/// `last-task` output, in split order.
 pub fn expand_input_ranges(text: &str) -> Result<String, String> {
+    if let Some(paths) = gathered_paths(text)? {
+        return Ok(paths);
+    }
     let mut out = Vec::new();
     for item in text
         .split([',', '\n'])
@@ -78,6 +85,28 @@ pub fn expand_input_ranges(text: &str) -> Result<String, String> {
         out.extend((0..count).map(|index| format!("{prefix}{index}")));
     }
     Ok(out.join(","))
+}
+
+/// The paths of a `RUN/["STEP/TASK", ...]` argument, comma-separated; `None` for any
+/// other form.
+fn gathered_paths(text: &str) -> Result<Option<String>, String> {
+    let text = text.trim();
+    let Some((run, list)) = text.split_once('/') else {
+        return Ok(None);
+    };
+    if !list.starts_with('[') || run.contains([',', '[']) {
+        return Ok(None);
+    }
+    let tasks: Vec<String> = serde_json::from_str(list)
+        .map_err(|err| format!("input paths `{text}` are not RUN/[\"STEP/TASK\", ...]: {err}"))?;
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        if task.matches('/').count() != 1 || task.contains(',') {
+            return Err(format!("input path `{task}` in `{text}` is not STEP/TASK"));
+        }
+        out.push(format!("{run}/{task}"));
+    }
+    Ok(Some(out.join(",")))
 }
 
 /// The value an `init --param NAME=VALUE` stands for: `None` for [`DEFAULT_MARKER`],
@@ -145,6 +174,18 @@ mod tests {
             "wf/a/t,wf/b/t"
         );
         assert_eq!(expand_input_ranges("wf/a/t-:0").unwrap(), "");
+    }
+
+    #[test]
+    fn gathered_task_lists_name_the_run_once() {
+        assert_eq!(
+            expand_input_ranges(r#"wf-1/["a/t-0","b/t-1","a/t-2.r3"]"#).unwrap(),
+            "wf-1/a/t-0,wf-1/b/t-1,wf-1/a/t-2.r3"
+        );
+        assert_eq!(expand_input_ranges("wf-1/[]").unwrap(), "");
+        assert!(expand_input_ranges(r#"wf-1/["a/t/0"]"#).is_err());
+        assert!(expand_input_ranges(r#"wf-1/["a/t-0""#).is_err());
+        assert!(expand_input_ranges(r#"wf-1/[1]"#).is_err());
     }
 
     #[test]

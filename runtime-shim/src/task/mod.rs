@@ -10,6 +10,7 @@ pub mod argo;
 mod outcome;
 mod protocol;
 mod session;
+pub mod sfn;
 pub mod zygote;
 
 use std::collections::HashMap;
@@ -19,10 +20,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
+use crate::cards;
 use crate::store::{
     hash_bytes, now_unix_ms, ArtifactEntry, ArtifactName, AttemptRecord, AttemptStatus, BlobHash,
-    BlobStore, FlowName, Manifest, MetadataStore, ParentTask, RunId, RunSpec, StepName, StoreError,
-    TaskId, TaskMeta, TaskPath, TaskStatus,
+    BlobStore, CardRef, FlowName, Manifest, MetadataStore, ParentTask, RunId, RunSpec, StepName,
+    StoreError, TaskId, TaskMeta, TaskPath, TaskStatus,
 };
 
 pub use outcome::{
@@ -228,6 +230,8 @@ fn ensure_run<S: MetadataStore + ?Sized>(store: &S, spec: &InitSpec) -> Result<(
         source_sha256,
         flow_ir: Value::Null,
         origin_run_id: None,
+        tags: Vec::new(),
+        user: crate::store::current_user(),
     };
     match store.create_run_with_id(&spec.flow, &spec.run_id, run_spec) {
         // Another process (a scheduler, a concurrent init) created it meanwhile.
@@ -427,10 +431,23 @@ where
     };
     outcome::record(store, &path.flow, &mut manifest, &task_outcome)?;
     store.write_manifest(path, &manifest)?;
-    finish_attempt(store, path, spec, started, Some(task_outcome), exit)
+    let cards = match &done.cards {
+        Some(report) => {
+            let finished = cards::FinishedTask {
+                path,
+                attempt: spec.retry_count,
+                status,
+                started_at_unix_ms: started,
+                manifest: &manifest,
+            };
+            cards::render_and_store(store, &finished, report)
+        }
+        None => Vec::new(),
+    };
+    finish_attempt_with_cards(store, path, spec, started, Some(task_outcome), exit, cards)
 }
 
-/// Records the attempt's end in `task.json`.
+/// Records the attempt's end in `task.json`, for an attempt that rendered no card.
 fn finish_attempt<S: MetadataStore + ?Sized>(
     store: &S,
     path: &TaskPath,
@@ -438,6 +455,20 @@ fn finish_attempt<S: MetadataStore + ?Sized>(
     started: u64,
     task_outcome: Option<TaskOutcome>,
     exit: Option<(Option<i32>, Option<i32>)>,
+) -> Result<TaskReport, TaskError> {
+    finish_attempt_with_cards(store, path, spec, started, task_outcome, exit, Vec::new())
+}
+
+/// Records the attempt's end in `task.json`, with the cards it rendered (the cards of
+/// an earlier attempt are replaced: `cards` are always the last attempt's).
+fn finish_attempt_with_cards<S: MetadataStore + ?Sized>(
+    store: &S,
+    path: &TaskPath,
+    spec: &TaskSpec,
+    started: u64,
+    task_outcome: Option<TaskOutcome>,
+    exit: Option<(Option<i32>, Option<i32>)>,
+    cards: Vec<CardRef>,
 ) -> Result<TaskReport, TaskError> {
     let status = task_outcome
         .as_ref()
@@ -465,6 +496,7 @@ fn finish_attempt<S: MetadataStore + ?Sized>(
         .retain(|record| record.attempt != spec.retry_count);
     meta.attempts.push(attempt.clone());
     meta.attempts.sort_by_key(|record| record.attempt);
+    meta.cards = cards;
     meta.status = if succeeded {
         TaskStatus::Succeeded
     } else if spec.retry_count < spec.max_user_code_retries {

@@ -67,6 +67,11 @@ pub(crate) struct Done {
     pub(crate) foreach_stack: Vec<ForeachFrame>,
     #[serde(default)]
     pub(crate) error: Option<ReportedError>,
+    /// The step's cards (`@card`): each card's settings and components, and short
+    /// values for the default card. Kept as JSON and read leniently by
+    /// [`crate::cards`], so a malformed card never makes the report unreadable.
+    #[serde(default)]
+    pub(crate) cards: Option<Value>,
 }
 
 /// An artifact in the `done` report: a hash the harness got from `init` or `stored`.

@@ -36,6 +36,37 @@ class MissingInMergeArtifactsException(MergeArtifactsException):
     headline = "Missing artifacts in merge"
 
 
+class MetaflowNotFound(MetaflowException):
+    """The flow, run, step, task or artifact a pathspec names does not exist."""
+
+    headline = "Object not found"
+
+
+class MetaflowNamespaceMismatch(MetaflowException):
+    """The object exists but is outside the current namespace."""
+
+    headline = "Object not in the current namespace"
+
+    def __init__(self, namespace):
+        self.namespace = namespace
+        super().__init__(
+            "object not in namespace '%s'; call namespace(None) to see objects of every namespace"
+            % (namespace,)
+        )
+
+
+class MetaflowInvalidPathspec(MetaflowException):
+    """A pathspec with the wrong number of parts, or a part that is not a valid name."""
+
+    headline = "Invalid pathspec"
+
+
+class MetaflowDataMissing(MetaflowException):
+    """An artifact's stored bytes are gone, or cannot be decoded into a value."""
+
+    headline = "Data missing"
+
+
 class MetaflowExceptionWrapper(Exception):
     """A picklable record of an exception: what `@catch(var=...)` stores.
 

@@ -76,6 +76,19 @@ class Current:
         return list(self._env.get("parameter_names", ()))
 
     @property
+    def card(self):
+        """The step's cards (`@card`): `current.card.append(Markdown(...))`,
+        `current.card["id"].append(...)`. Outside a running step with cards it still
+        answers, dropping what is appended after one warning."""
+        collector = self._env.get("card")
+        if collector is None:
+            from .cards import CardComponentCollector
+
+            collector = CardComponentCollector()
+            self._env["card"] = collector
+        return collector
+
+    @property
     def tempdir(self):
         return self._env.get("tempdir")
 

@@ -5,6 +5,8 @@ run's `_parameters` task, from the values the scheduler passes and the defaults)
 stored as an artifact; every step then reads it as a read-only attribute.
 """
 
+import os
+import sys
 import json
 
 from .exception import MetaflowException
@@ -203,6 +205,7 @@ class IncludeFile(Parameter):
         return self._read(value)
 
     def _read(self, path):
+        path = _include_path(path)
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
@@ -212,6 +215,22 @@ class IncludeFile(Parameter):
                 % (self.name, path, exc.strerror)
             ) from None
         return data.decode(self.encoding) if self.is_text else data
+
+
+def _include_path(path):
+    """Where an `IncludeFile` path points: as given when it exists from the working
+    directory (as for `python flow.py run`), else beside the flow file. An orchestrated
+    task runs in an empty directory with the flow's code package unpacked elsewhere, and
+    the package holds the files next to the flow."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    main = sys.modules.get("__main__")
+    flow_file = getattr(main, "__file__", None)
+    if flow_file:
+        beside = os.path.join(os.path.dirname(os.path.abspath(flow_file)), path)
+        if os.path.exists(beside):
+            return beside
+    return path
 
 
 def flow_parameters(cls):
