@@ -9,12 +9,10 @@ use std::process::Command;
 use flowc::backends::argo::{argo, ArgoConfig, CodePackageRef, Document};
 use flowc::FrontendOptions;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("compiler/ has a parent directory")
-        .to_path_buf()
-}
+#[allow(dead_code)]
+mod support;
+
+use support::{fixtures, scratch_dir, workspace_root};
 
 fn config() -> ArgoConfig {
     ArgoConfig {
@@ -33,39 +31,6 @@ fn config() -> ArgoConfig {
         event_webhook_url: None,
         flowc_version: "0.1.0".to_owned(),
     }
-}
-
-/// `(name, relative path, options)` of every valid fixture flow, sorted.
-fn fixtures() -> Vec<(String, String, FrontendOptions)> {
-    let dir = workspace_root().join("fixtures/flows/valid");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("fixtures/flows/valid is readable")
-        .map(|e| e.expect("readable entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "py"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let file = path.file_name().unwrap().to_str().unwrap().to_owned();
-            let text = std::fs::read_to_string(&path).unwrap();
-            let mut options = FrontendOptions::default();
-            for line in text.lines().take_while(|l| l.starts_with('#')) {
-                if let Some(flow) = line
-                    .trim_start_matches('#')
-                    .trim()
-                    .strip_prefix("flowc: --flow ")
-                {
-                    options.flow = Some(flow.trim().to_owned());
-                }
-            }
-            (
-                file.trim_end_matches(".py").to_owned(),
-                format!("fixtures/flows/valid/{file}"),
-                options,
-            )
-        })
-        .collect()
 }
 
 fn compile(rel_path: &str, text: &str, options: &FrontendOptions) -> Vec<Document> {
@@ -103,13 +68,6 @@ fn validate(dir: &Path, files: &[PathBuf]) -> (bool, String) {
     (output.status.success(), text)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("flowc-argo-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn every_valid_fixture_compiles_to_reviewed_documents() {
     for (name, rel_path, options) in fixtures() {
@@ -127,7 +85,7 @@ fn every_valid_fixture_compiles_to_reviewed_documents() {
 
 #[test]
 fn every_document_of_every_fixture_validates_against_the_argo_schemas() {
-    let dir = scratch("fixtures");
+    let dir = scratch_dir("fixtures");
     let mut files = Vec::new();
     let mut kinds = BTreeMap::new();
     for (name, rel_path, options) in fixtures() {
@@ -152,7 +110,7 @@ fn every_document_of_every_fixture_validates_against_the_argo_schemas() {
 
 #[test]
 fn the_validator_rejects_unknown_fields_and_dangling_dependencies() {
-    let dir = scratch("broken");
+    let dir = scratch_dir("broken");
     let text =
         std::fs::read_to_string(workspace_root().join("fixtures/flows/valid/branch_join.py"))
             .unwrap();
@@ -205,7 +163,7 @@ fn output_is_byte_identical_across_compilations() {
 
 #[test]
 fn the_cli_writes_one_file_per_document_and_the_code_package() {
-    let dir = scratch("cli");
+    let dir = scratch_dir("cli");
     let project = dir.join("project");
     std::fs::create_dir_all(&project).unwrap();
     let flow = workspace_root().join("fixtures/flows/valid/triggered_event.py");

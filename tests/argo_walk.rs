@@ -12,14 +12,21 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use flowc::backends::argo::{argo, default_webhook_url, ArgoConfig, CodePackageRef, Document};
 use flowc::FrontendOptions;
-use flowc_shim::store::{FlowName, LocalStore, MetadataStore, RunId, StepName};
 use serde_json::Value as Json;
+
+#[allow(dead_code)]
+mod support;
+
+use support::{
+    checked, contents, flowc_run_id, package, python, shim, workspace_root, MissingManifest,
+    RunContents, Scratch,
+};
 
 /// What the manifests call the datastore and the shim; the walker maps both to this
 /// machine.
@@ -28,62 +35,6 @@ const SHIM_IN_POD: &str = "/flowc/bin/flowc-shim";
 const OUTPUTS_IN_POD: &str = "/tmp/flowc/outputs";
 /// The workflow's name, hence the run id, as Argo would generate it.
 const WORKFLOW_NAME: &str = "walk-x7k2q";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("compiler/ has a parent directory")
-        .to_path_buf()
-}
-
-/// The real interpreter behind `python3` (a pyenv shim would slow every task).
-fn python() -> &'static str {
-    static PYTHON: OnceLock<String> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import sys; print(sys.executable)"])
-            .output()
-            .expect("python3 is needed to run flows");
-        String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned()
-    })
-}
-
-/// `flowc-shim`, beside `flowc` in the target directory unless `FLOWC_SHIM` names it.
-fn shim() -> PathBuf {
-    if let Some(path) = std::env::var_os("FLOWC_SHIM") {
-        return PathBuf::from(path);
-    }
-    let beside = Path::new(env!("CARGO_BIN_EXE_flowc")).with_file_name("flowc-shim");
-    assert!(
-        beside.is_file(),
-        "{} is missing: build it with `cargo build -p flowc-shim` or set FLOWC_SHIM",
-        beside.display()
-    );
-    beside
-}
-
-/// A directory of its own for one test, removed when the test ends.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("flowc-walk-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch directory");
-        Scratch { dir }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 // ---------------------------------------------------------------------------------
 // Expressions: the part of expr-lang (`{{=...}}`, `valueFrom.expression`) and of
@@ -937,39 +888,6 @@ fn depends_hold(depends: &str, done: &BTreeMap<String, Phase>) -> Result<bool, S
 // ---------------------------------------------------------------------------------
 // A flow compiled, walked, and compared with `flowc run`.
 
-fn check(rel_path: &str, options: &FrontendOptions) -> flowc_ir::Flow {
-    let text = std::fs::read_to_string(workspace_root().join(rel_path)).unwrap();
-    let checked = flowc::check(rel_path, &text, options);
-    assert!(
-        !checked.has_errors(),
-        "{rel_path}: {:?}",
-        checked.diagnostics
-    );
-    checked.flow.expect("a checked flow")
-}
-
-/// Stores the flow's code package in `store` with `flowc-shim package`; its reference.
-fn package(flow_file: &Path, flow: &str, store: &Path) -> CodePackageRef {
-    let out = Command::new(shim())
-        .args(["package", "--flow-file"])
-        .arg(flow_file)
-        .args(["--flow", flow, "--datastore-root"])
-        .arg(store)
-        .args(["--format", "json"])
-        .output()
-        .expect("flowc-shim package runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Json = serde_json::from_slice(&out.stdout).expect("package report");
-    CodePackageRef {
-        hash: report["hash"].as_str().expect("hash").to_owned(),
-        entry: report["entry"].as_str().expect("entry").to_owned(),
-    }
-}
-
 fn config(code_package: CodePackageRef) -> ArgoConfig {
     ArgoConfig {
         image: "python:3.12-slim".to_owned(),
@@ -986,39 +904,6 @@ fn config(code_package: CodePackageRef) -> ArgoConfig {
     }
 }
 
-/// Per step: each task's artifacts as sorted `name=hash` lines, the tasks sorted (task
-/// ids differ between the two runs; what the tasks hold must not).
-type RunContents = BTreeMap<String, Vec<Vec<String>>>;
-
-fn contents(store: &Path, flow: &str, run: &str) -> RunContents {
-    let store = LocalStore::open(store).expect("open store");
-    let flow = FlowName::new(flow).unwrap();
-    let run = RunId::new(run).unwrap();
-    let mut out = RunContents::new();
-    for step in store.list_steps(&flow, &run).expect("steps") {
-        let mut tasks = Vec::new();
-        for task in store.list_tasks(&flow, &run, &step).expect("tasks") {
-            let path = flowc_shim::store::TaskPath::new(
-                flow.clone(),
-                run.clone(),
-                StepName::new(step.as_str()).unwrap(),
-                task,
-            );
-            let manifest = store.read_manifest(&path).expect("manifest");
-            let mut artifacts: Vec<String> = manifest
-                .artifacts
-                .iter()
-                .map(|(name, entry)| format!("{name}={}", entry.hash))
-                .collect();
-            artifacts.sort();
-            tasks.push(artifacts);
-        }
-        tasks.sort();
-        out.insert(step.as_str().to_owned(), tasks);
-    }
-    out
-}
-
 /// Compiles `fixture`, walks its WorkflowTemplate with `arguments` as the submitted
 /// workflow's parameters into a store under `scratch`, and returns what the run holds.
 fn walk_workflow(
@@ -1029,7 +914,7 @@ fn walk_workflow(
 ) -> RunContents {
     let rel_path = format!("fixtures/flows/valid/{fixture}");
     let flow_file = workspace_root().join(&rel_path);
-    let flow = check(&rel_path, options);
+    let flow = checked(&rel_path, options);
     let walk_store = scratch.dir.join("walk-store");
     let code_package = package(&flow_file, &flow.name, &walk_store);
     let documents = argo(&flow, &config(code_package))
@@ -1129,7 +1014,12 @@ fn walk_workflow(
         }})],
         "{fixture}: finish events\n{log}"
     );
-    contents(&walk_store, &flow.name, WORKFLOW_NAME)
+    contents(
+        &walk_store,
+        &flow.name,
+        WORKFLOW_NAME,
+        MissingManifest::Fail,
+    )
 }
 
 /// `flowc run` of `fixture` with `run_args` into a store under `scratch`: what it holds.
@@ -1140,33 +1030,11 @@ fn flowc_run(
     run_args: &[&str],
 ) -> RunContents {
     let rel_path = format!("fixtures/flows/valid/{fixture}");
-    let flow = check(&rel_path, options);
+    let flow = checked(&rel_path, options);
     let run_store = scratch.dir.join("run-store");
-    let out = Command::new(env!("CARGO_BIN_EXE_flowc"))
-        .arg("run")
-        .arg(workspace_root().join(&rel_path))
-        .args(run_args)
-        .arg("--datastore-root")
-        .arg(&run_store)
-        .current_dir(&scratch.dir)
-        .env("NO_COLOR", "1")
-        .env("FLOWC_SHIM", shim())
-        .env("FLOWC_PYTHON", python())
-        .env_remove("FLOWC_DATASTORE_ROOT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("flowc runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{fixture}: flowc run failed\n{stderr}"
-    );
-    let run_id = stderr
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("run id: "))
-        .expect("run id");
-    contents(&run_store, &flow.name, run_id)
+    let flow_file = workspace_root().join(&rel_path);
+    let run_id = flowc_run_id(scratch, &flow_file, run_args, &run_store, fixture);
+    contents(&run_store, &flow.name, &run_id, MissingManifest::Fail)
 }
 
 /// Walks `fixture` with `arguments` and runs it with `run_args` (the same values), and

@@ -9,40 +9,18 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use flowc::FrontendOptions;
 use flowc_ir::Flow;
 use flowc_shim::cards::{graph_svg, render_card, ArtifactRow, CardContext, TaskFacts};
 use serde_json::{json, Value};
 
+#[allow(dead_code)]
+mod support;
+
+use support::{describe, flowc, Scratch};
+
 // -- helpers ---------------------------------------------------------------------------
-
-/// A directory of its own for one test, removed when the test ends.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("flowc-cards-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch directory");
-        Scratch { dir }
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.join(name);
-        std::fs::write(&path, text).expect("write test file");
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -438,55 +416,6 @@ fn graph_of_a_loop_marks_the_back_edge() {
 }
 
 // -- end to end: flowc run, then flowc card list / view --------------------------------
-
-fn python() -> &'static str {
-    static PYTHON: OnceLock<String> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import sys; print(sys.executable)"])
-            .output()
-            .expect("python3 is needed to run flows");
-        String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned()
-    })
-}
-
-fn shim() -> PathBuf {
-    if let Some(path) = std::env::var_os("FLOWC_SHIM") {
-        return PathBuf::from(path);
-    }
-    let beside = Path::new(env!("CARGO_BIN_EXE_flowc")).with_file_name("flowc-shim");
-    assert!(
-        beside.is_file(),
-        "{} is missing: build it with `cargo build -p flowc-shim` or set FLOWC_SHIM",
-        beside.display()
-    );
-    beside
-}
-
-fn flowc(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flowc"))
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env("FLOWC_SHIM", shim())
-        .env("FLOWC_PYTHON", python())
-        .env_remove("FLOWC_DATASTORE_ROOT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run flowc")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn ok(output: Output) -> String {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));

@@ -12,6 +12,11 @@ use std::sync::OnceLock;
 use flowc_shim::store::{BlobStore, FlowName, LocalStore, MetadataStore, RunId, StepName};
 use serde_json::{json, Value};
 
+#[allow(dead_code)]
+mod support;
+
+use support::{describe, flowc, flowc_command, python, text, Scratch};
+
 /// A flow with plain values, a class instance, bytes, a foreach and output on both
 /// streams.
 const INSPECT_FLOW: &str = r#"
@@ -58,81 +63,6 @@ if __name__ == "__main__":
     InspectFlow()
 "#;
 
-/// A directory of its own for one test, removed when the test ends.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("flowc-inspect-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch directory");
-        Scratch { dir }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The real interpreter behind `python3` (a pyenv shim adds 0.4 s to every task).
-fn python() -> &'static str {
-    static PYTHON: OnceLock<String> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import sys; print(sys.executable)"])
-            .output()
-            .expect("python3 is needed to run flows");
-        String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned()
-    })
-}
-
-/// `flowc-shim`, beside `flowc` in the target directory unless `FLOWC_SHIM` names it.
-fn shim() -> PathBuf {
-    if let Some(path) = std::env::var_os("FLOWC_SHIM") {
-        return PathBuf::from(path);
-    }
-    let beside = Path::new(env!("CARGO_BIN_EXE_flowc")).with_file_name("flowc-shim");
-    assert!(
-        beside.is_file(),
-        "{} is missing: build it with `cargo build -p flowc-shim` or set FLOWC_SHIM",
-        beside.display()
-    );
-    beside
-}
-
-fn flowc_in(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flowc"))
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env("FLOWC_SHIM", shim())
-        .env("FLOWC_PYTHON", python())
-        .env_remove("FLOWC_DATASTORE_ROOT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run flowc")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        text(&output.stdout),
-        text(&output.stderr)
-    )
-}
-
 fn assert_status(output: &Output, code: i32) {
     assert_eq!(output.status.code(), Some(code), "{}", describe(output));
 }
@@ -169,7 +99,7 @@ fn shared() -> &'static Shared {
             let mut args = vec!["run", file.to_str().expect("utf-8 path")];
             args.extend(["--datastore-root", root_arg]);
             args.extend(extra);
-            let out = flowc_in(&dir, &args);
+            let out = flowc(&dir, &args);
             assert_status(&out, 0);
             // Creation times order `latest`; keep them apart.
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -186,7 +116,7 @@ fn inspect(args: &[&str]) -> Output {
         "--datastore-root",
         shared.root.to_str().expect("utf-8 path"),
     ]);
-    flowc_in(&shared.dir, &all)
+    flowc(&shared.dir, &all)
 }
 
 /// A private copy of the shared store, for tests that damage it.
@@ -211,7 +141,7 @@ fn copy_of_shared(scratch: &Scratch) -> PathBuf {
 fn inspect_at(root: &Path, args: &[&str]) -> Output {
     let mut all = args.to_vec();
     all.extend(["--datastore-root", root.to_str().expect("utf-8 path")]);
-    flowc_in(root.parent().expect("parent"), &all)
+    flowc(root.parent().expect("parent"), &all)
 }
 
 /// The pathspec of the only task of a step, from `flowc show STEP --format json`.
@@ -707,7 +637,7 @@ fn a_directory_that_is_not_a_datastore_gets_the_stores_message() {
         );
     }
     // The default root is `.flowc` in the working directory.
-    let out = flowc_in(&scratch.dir, &["runs"]);
+    let out = flowc(&scratch.dir, &["runs"]);
     assert_status(&out, 2);
     assert!(text(&out.stderr).contains(".flowc"), "{}", describe(&out));
 }
@@ -733,19 +663,15 @@ fn logs_follow_streams_a_running_task_until_it_finishes() {
     )
     .expect("write flow");
     let root = scratch.dir.join("store");
-    let mut run = Command::new(env!("CARGO_BIN_EXE_flowc"))
-        .args(["run", flow.to_str().expect("utf-8"), "--datastore-root"])
-        .arg(&root)
-        .current_dir(&scratch.dir)
-        .env("NO_COLOR", "1")
-        .env("FLOWC_SHIM", shim())
-        .env("FLOWC_PYTHON", python())
-        .env_remove("FLOWC_DATASTORE_ROOT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start flowc run");
+    let mut run = flowc_command(
+        &scratch.dir,
+        &["run", flow.to_str().expect("utf-8"), "--datastore-root"],
+    )
+    .arg(&root)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start flowc run");
     // Wait for the start task to be recorded as running.
     let step_dir = root.join("SlowFlow/runs/1/start");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -7,7 +7,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use flowc_shim::store::{
@@ -16,82 +15,10 @@ use flowc_shim::store::{
 };
 use serde_json::{json, Value};
 
-/// A directory of its own for one test, removed when the test ends.
-struct Scratch {
-    dir: PathBuf,
-}
+#[allow(dead_code)]
+mod support;
 
-impl Scratch {
-    fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("flowc-run-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch directory");
-        Scratch { dir }
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.join(name);
-        std::fs::write(&path, text).expect("write test file");
-        path
-    }
-
-    fn store(&self) -> PathBuf {
-        self.dir.join("store")
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The real interpreter behind `python3` (a pyenv shim adds 0.4 s to every task).
-fn python() -> &'static str {
-    static PYTHON: OnceLock<String> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import sys; print(sys.executable)"])
-            .output()
-            .expect("python3 is needed to run flows");
-        String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned()
-    })
-}
-
-/// `flowc-shim`, beside `flowc` in the target directory (a workspace build makes it)
-/// unless `FLOWC_SHIM` names it.
-fn shim() -> PathBuf {
-    if let Some(path) = std::env::var_os("FLOWC_SHIM") {
-        return PathBuf::from(path);
-    }
-    let beside = Path::new(env!("CARGO_BIN_EXE_flowc")).with_file_name("flowc-shim");
-    assert!(
-        beside.is_file(),
-        "{} is missing: build it with `cargo build -p flowc-shim` or set FLOWC_SHIM",
-        beside.display()
-    );
-    beside
-}
-
-fn flowc_command(cwd: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_flowc"));
-    command
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env("FLOWC_SHIM", shim())
-        .env("FLOWC_PYTHON", python())
-        .env_remove("FLOWC_DATASTORE_ROOT")
-        .stdin(Stdio::null());
-    command
-}
-
-fn flowc(cwd: &Path, args: &[&str]) -> Output {
-    flowc_command(cwd, args).output().expect("run flowc")
-}
+use support::{describe, flowc, flowc_command, python, text, Scratch};
 
 /// `flowc run FILE --datastore-root ROOT` in the scratch directory.
 fn run_in_store(scratch: &Scratch, file: &Path, root: &Path) -> Output {
@@ -103,19 +30,6 @@ fn run_in_store(scratch: &Scratch, file: &Path, root: &Path) -> Output {
             "--datastore-root",
             root.to_str().unwrap(),
         ],
-    )
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        text(&output.stdout),
-        text(&output.stderr)
     )
 }
 

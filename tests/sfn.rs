@@ -6,7 +6,7 @@
 //! as diagnostics, and the CLI.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use flowc::backends::sfn::{
@@ -15,12 +15,10 @@ use flowc::backends::sfn::{
 use flowc::FrontendOptions;
 use flowc_ir::Flow;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("compiler/ has a parent directory")
-        .to_path_buf()
-}
+#[allow(dead_code)]
+mod support;
+
+use support::{checked, fixtures, scratch_dir, shim, workspace_root};
 
 fn config() -> SfnConfig {
     SfnConfig {
@@ -57,50 +55,6 @@ fn fargate_inline_config() -> SfnConfig {
     }
 }
 
-/// `(name, relative path, options)` of every valid fixture flow, sorted.
-fn fixtures() -> Vec<(String, String, FrontendOptions)> {
-    let dir = workspace_root().join("fixtures/flows/valid");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("fixtures/flows/valid is readable")
-        .map(|e| e.expect("readable entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "py"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let file = path.file_name().unwrap().to_str().unwrap().to_owned();
-            let text = std::fs::read_to_string(&path).unwrap();
-            let mut options = FrontendOptions::default();
-            for line in text.lines().take_while(|l| l.starts_with('#')) {
-                if let Some(flow) = line
-                    .trim_start_matches('#')
-                    .trim()
-                    .strip_prefix("flowc: --flow ")
-                {
-                    options.flow = Some(flow.trim().to_owned());
-                }
-            }
-            (
-                file.trim_end_matches(".py").to_owned(),
-                format!("fixtures/flows/valid/{file}"),
-                options,
-            )
-        })
-        .collect()
-}
-
-fn checked(rel_path: &str, options: &FrontendOptions) -> Flow {
-    let text = std::fs::read_to_string(workspace_root().join(rel_path)).unwrap();
-    let checked = flowc::check(rel_path, &text, options);
-    assert!(
-        !checked.has_errors(),
-        "{rel_path}: {:?}",
-        checked.diagnostics
-    );
-    checked.flow.expect("a checked flow")
-}
-
 fn compile(rel_path: &str, options: &FrontendOptions, config: &SfnConfig) -> SfnDocuments {
     match sfn(&checked(rel_path, options), config) {
         Ok(docs) => docs,
@@ -135,13 +89,6 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     flowc::emit::json(value).expect("documents serialise")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("flowc-sfn-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Runs one of the Python validators over `files`.
 fn validate(script: &str, files: &[PathBuf]) -> (bool, String) {
     let output = Command::new("python3")
@@ -173,7 +120,7 @@ fn every_valid_fixture_compiles_to_reviewed_documents() {
 
 #[test]
 fn every_document_of_every_fixture_validates() {
-    let dir = scratch("fixtures");
+    let dir = scratch_dir("fixtures");
     let mut machines = Vec::new();
     let mut definitions = Vec::new();
     let mut maps = BTreeSet::new();
@@ -207,7 +154,7 @@ fn every_document_of_every_fixture_validates() {
 
 #[test]
 fn the_validators_reject_broken_documents() {
-    let dir = scratch("broken");
+    let dir = scratch_dir("broken");
     let docs = compile(
         "fixtures/flows/valid/nested_foreach.py",
         &FrontendOptions::default(),
@@ -385,7 +332,7 @@ fn task_ids_and_input_paths_follow_the_documented_scheme() {
 
 #[test]
 fn the_cli_writes_every_document_and_the_code_package() {
-    let dir = scratch("cli");
+    let dir = scratch_dir("cli");
     let project = dir.join("project");
     std::fs::create_dir_all(&project).unwrap();
     let flow = workspace_root().join("fixtures/flows/valid/scheduled_project.py");
@@ -532,23 +479,9 @@ fn the_cli_writes_every_document_and_the_code_package() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `flowc-shim`, beside `flowc` in the target directory unless `FLOWC_SHIM` names it.
-fn shim() -> PathBuf {
-    if let Some(path) = std::env::var_os("FLOWC_SHIM") {
-        return PathBuf::from(path);
-    }
-    let beside = Path::new(env!("CARGO_BIN_EXE_flowc")).with_file_name("flowc-shim");
-    assert!(
-        beside.is_file(),
-        "{} is missing: build it with `cargo build -p flowc-shim` or set FLOWC_SHIM",
-        beside.display()
-    );
-    beside
-}
-
 #[test]
 fn the_shim_leaves_the_item_list_where_the_state_machine_reads_it() {
-    let dir = scratch("shim-outputs");
+    let dir = scratch_dir("shim-outputs");
     let root = dir.join("store");
     let flow_file = workspace_root().join("fixtures/flows/valid/foreach_join.py");
     let run = |args: &[&str]| {

@@ -20,13 +20,19 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use flowc::backends::sfn::{sfn, CodePackageRef, MapMode, Platform, SfnConfig};
 use flowc::FrontendOptions;
-use flowc_shim::store::{FlowName, LocalStore, MetadataStore, RunId, StepName, TaskPath};
 use serde_json::{json, Map as Object, Value as Json};
+
+#[allow(dead_code)]
+mod support;
+
+use support::{
+    contents, flowc_run_id, package, python, shim, workspace_root, MissingManifest, RunContents,
+    Scratch,
+};
 
 /// The datastore root the documents name, and its bucket and key prefix.
 const DATASTORE_ROOT: &str = "s3://flowc-walk/sfn/store";
@@ -42,63 +48,6 @@ const MAX_TRANSITIONS: usize = 5_000;
 /// Batch's status reason for a container that exited on its own, which is what a
 /// local process failure corresponds to.
 const EXITED_REASON: &str = "Essential container in task exited";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("compiler/ has a parent directory")
-        .to_path_buf()
-}
-
-/// The real interpreter behind `python3` (a pyenv shim would slow every task).
-fn python() -> &'static str {
-    static PYTHON: OnceLock<String> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import sys; print(sys.executable)"])
-            .output()
-            .expect("python3 is needed to run flows");
-        String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned()
-    })
-}
-
-/// `flowc-shim`, beside `flowc` in the target directory unless `FLOWC_SHIM` names it.
-fn shim() -> PathBuf {
-    if let Some(path) = std::env::var_os("FLOWC_SHIM") {
-        return PathBuf::from(path);
-    }
-    let beside = Path::new(env!("CARGO_BIN_EXE_flowc")).with_file_name("flowc-shim");
-    assert!(
-        beside.is_file(),
-        "{} is missing: build it with `cargo build -p flowc-shim` or set FLOWC_SHIM",
-        beside.display()
-    );
-    beside
-}
-
-/// A directory of its own for one test, removed when the test ends.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(test: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("flowc-sfn-walk-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch directory");
-        Scratch { dir }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 // ---------------------------------------------------------------------------------
 // How a state ends other than by moving on.
@@ -1609,28 +1558,6 @@ fn check(flow_file: &Path, options: &FrontendOptions) -> flowc_ir::Flow {
     checked.flow.expect("a checked flow")
 }
 
-/// Stores the flow's code package in `store` with `flowc-shim package`; its reference.
-fn package(flow_file: &Path, flow: &str, store: &Path) -> CodePackageRef {
-    let out = Command::new(shim())
-        .args(["package", "--flow-file"])
-        .arg(flow_file)
-        .args(["--flow", flow, "--datastore-root"])
-        .arg(store)
-        .args(["--format", "json"])
-        .output()
-        .expect("flowc-shim package runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Json = serde_json::from_slice(&out.stdout).expect("package report");
-    CodePackageRef {
-        hash: report["hash"].as_str().expect("hash").to_owned(),
-        entry: report["entry"].as_str().expect("entry").to_owned(),
-    }
-}
-
 fn config(code_package: CodePackageRef, map_mode: MapMode) -> SfnConfig {
     SfnConfig {
         image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/flows:walk".to_owned(),
@@ -1650,42 +1577,6 @@ fn config(code_package: CodePackageRef, map_mode: MapMode) -> SfnConfig {
         user: Some("walker".to_owned()),
         flowc_version: "0.0.0".to_owned(),
     }
-}
-
-/// Per step: each task's artifacts as sorted `name=hash` lines, the tasks sorted (task
-/// ids differ between the two runs; what the tasks hold must not).
-type RunContents = BTreeMap<String, Vec<Vec<String>>>;
-
-fn contents(store: &Path, flow: &str, run: &str) -> RunContents {
-    let store = LocalStore::open(store).expect("open store");
-    let flow = FlowName::new(flow).expect("flow name");
-    let run = RunId::new(run).expect("run id");
-    let mut out = RunContents::new();
-    for step in store.list_steps(&flow, &run).expect("steps") {
-        let mut tasks = Vec::new();
-        for task in store.list_tasks(&flow, &run, &step).expect("tasks") {
-            let path = TaskPath::new(
-                flow.clone(),
-                run.clone(),
-                StepName::new(step.as_str()).expect("step name"),
-                task,
-            );
-            // A task that failed before storing anything is still a task of the run.
-            let mut artifacts: Vec<String> = match store.read_manifest(&path) {
-                Ok(manifest) => manifest
-                    .artifacts
-                    .iter()
-                    .map(|(name, entry)| format!("{name}={}", entry.hash))
-                    .collect(),
-                Err(_) => vec!["(no manifest)".to_owned()],
-            };
-            artifacts.sort();
-            tasks.push(artifacts);
-        }
-        tasks.sort();
-        out.insert(step.as_str().to_owned(), tasks);
-    }
-    out
 }
 
 /// What a walk left: how the execution ended, the run's contents, the walker's log.
@@ -1742,7 +1633,7 @@ fn walk_edited_machine(
     let outcome = walker.execute(&machine, EXECUTION_NAME, input);
     let log = walker.log.join("\n");
     let outcome = outcome.unwrap_or_else(|e| panic!("{}: the walk stopped: {e}\n{log}", flow.name));
-    let run = contents(&store, &flow.name, EXECUTION_NAME);
+    let run = contents(&store, &flow.name, EXECUTION_NAME, MissingManifest::Record);
     Walked { outcome, run, log }
 }
 
@@ -1755,32 +1646,8 @@ fn flowc_run(
 ) -> RunContents {
     let flow = check(flow_file, options);
     let run_store = scratch.dir.join("run-store");
-    let out = Command::new(env!("CARGO_BIN_EXE_flowc"))
-        .arg("run")
-        .arg(flow_file)
-        .args(run_args)
-        .arg("--datastore-root")
-        .arg(&run_store)
-        .current_dir(&scratch.dir)
-        .env("NO_COLOR", "1")
-        .env("FLOWC_SHIM", shim())
-        .env("FLOWC_PYTHON", python())
-        .env_remove("FLOWC_DATASTORE_ROOT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("flowc runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{}: flowc run failed\n{stderr}",
-        flow.name
-    );
-    let run_id = stderr
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("run id: "))
-        .expect("run id");
-    contents(&run_store, &flow.name, run_id)
+    let run_id = flowc_run_id(scratch, flow_file, run_args, &run_store, &flow.name);
+    contents(&run_store, &flow.name, &run_id, MissingManifest::Record)
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -2410,7 +2277,7 @@ fn the_job_definitions_run_alone_with_batch_parameters_like_flowc_run() {
         "end",
         json!({"run_id": run, "task_id": "t", "input_paths": format!("{run}/pick/t")}),
     );
-    let walked = contents(&store, &flow.name, run);
+    let walked = contents(&store, &flow.name, run, MissingManifest::Record);
     let ran = flowc_run(&scratch, &flow_file, &options, &[]);
     assert_same_run("foreach_join.py", &walked, &ran, "");
     // A placeholder left without a value is refused, not passed on as text.
